@@ -1,0 +1,3 @@
+from cdrex.cli import main
+
+main()

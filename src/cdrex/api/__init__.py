@@ -1,0 +1,1 @@
+"""The HTTP layer: JSON:API over ASGI (Starlette)."""

@@ -1,0 +1,63 @@
+"""Reading a JSON:API request document: size limit, JSON, structure, type and id rules."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+
+from cdrex.api.errors import ApiError, error_object
+from cdrex.api.versions import ApiVersion
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def read_body(request: Request) -> bytes:
+    too_large = ApiError.one(413, f"Request bodies are limited to {MAX_BODY_BYTES} bytes.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)
+
+
+def _bad_document(detail: str, pointer: str) -> ApiError:
+    return ApiError.one(400, detail, title="Bad Request", pointer=pointer)
+
+
+def resource_attributes(body: bytes, version: ApiVersion) -> dict:
+    """The attributes of a create request's resource object, after the structural checks."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError.one(400, "The request body is not valid JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
+        raise _bad_document("The request body must be a JSON:API document with a data object.",
+                            "/data")
+    data = document["data"]
+    if "type" not in data:
+        raise _bad_document("data must have a type member.", "/data/type")
+    if data["type"] != version.collection:
+        raise ApiError(409, [error_object(
+            409, f"type must be {version.collection!r}, not {data['type']!r}.",
+            code="116", title="Type mismatch", pointer="/data/type",
+        )])
+    if "id" in data:
+        raise ApiError.one(403, "Client-generated ids are not supported.", pointer="/data/id")
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise ApiError.one(422, "attributes must be an object.", code="100",
+                           pointer="/data/attributes")
+    unexpected = [f"/data/attributes/{name}" for name in attributes
+                  if name not in version.writable]
+    unexpected += ["/data/relationships"] if "relationships" in data else []
+    if unexpected:
+        raise ApiError(422, [
+            error_object(422, f"{pointer.rsplit('/', 1)[1]} is not allowed.",
+                         code="100", title="Param not allowed", pointer=pointer)
+            for pointer in unexpected
+        ])
+    return attributes

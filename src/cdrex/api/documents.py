@@ -1,0 +1,40 @@
+"""Exports as JSON:API resource objects, the way each API version shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cdrex.api.versions import ApiVersion
+from cdrex.exports.formats import file_format
+from cdrex.exports.model import Export
+
+
+def timestamp(moment: datetime) -> str:
+    """DIDWW's format: UTC, milliseconds, ``Z`` (``2017-06-25T14:56:31.513Z``)."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def file_url(base_url: str, version: ApiVersion, export: Export) -> str:
+    suffix = file_format(export.api_version, export.export_type.value).suffix
+    return f"{base_url}/v3/{version.collection}/{export.file_name}{suffix}"
+
+
+def resource(
+    export: Export, version: ApiVersion, base_url: str, fields: frozenset[str] | None = None
+) -> dict:
+    values = {
+        "filters": export.filters,
+        "status": version.status_name(export.status),
+        "created_at": timestamp(export.created_at),
+        "url": file_url(base_url, version, export) if export.is_completed else None,
+    }
+    names = version.attributes if fields is None else [n for n in version.attributes if n in fields]
+    return {
+        "id": export.id,
+        "type": version.collection,
+        "attributes": {name: values[name] for name in names},
+    }
+
+
+def meta(version: ApiVersion, **extra: object) -> dict:
+    return {**extra, "api_version": version.name}

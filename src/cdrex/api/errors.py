@@ -1,0 +1,101 @@
+"""JSON:API error documents, and the exception every handler raises to send one."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+JSONAPI = "application/vnd.api+json"
+log = logging.getLogger("cdrex.api")
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class JsonApiResponse(Response):
+    media_type = JSONAPI
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_object(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    pointer: str | None = None,
+    parameter: str | None = None,
+) -> dict:
+    error: dict = {
+        "title": title or TITLES.get(status, "Error"),
+        "detail": detail,
+        "code": code or str(status),
+        "status": str(status),
+    }
+    if pointer is not None:
+        error["source"] = {"pointer": pointer}
+    elif parameter is not None:
+        error["source"] = {"parameter": parameter}
+    return error
+
+
+class ApiError(Exception):
+    """Raised anywhere in a handler; becomes a JSON:API error document."""
+
+    def __init__(self, status: int, errors: list[dict], headers: dict | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.errors = errors
+        self.headers = headers
+
+    @classmethod
+    def one(cls, status: int, detail: str, **fields: str | None) -> ApiError:
+        return cls(status, [error_object(status, detail, **fields)])
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError.one(
+        404, f"The record identified by {what} could not be found.", title="Record not found"
+    )
+
+
+def error_response(status: int, errors: list[dict], headers: dict | None = None) -> Response:
+    return JsonApiResponse({"errors": errors}, status_code=status, headers=headers)
+
+
+async def on_api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return error_response(error.status, error.errors, error.headers)
+
+
+async def on_http_exception(request: Request, error: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (wrong method), as JSON:API documents."""
+    assert isinstance(error, HTTPException)
+    detail = {404: f"No route matches {request.url.path}", 405: "Method not allowed"}.get(
+        error.status_code, str(error.detail)
+    )
+    return error_response(error.status_code, [error_object(error.status_code, detail)],
+                          dict(error.headers or {}))
+
+
+async def on_unexpected(request: Request, error: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return error_response(500, [error_object(500, "The server could not handle the request.")])

@@ -1,0 +1,113 @@
+"""The export endpoints: list, show, create, and the file download."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from cdrex.api.bodies import read_body, resource_attributes
+from cdrex.api.context import context_of
+from cdrex.api.documents import meta, resource
+from cdrex.api.errors import ApiError, JsonApiResponse, error_object, not_found
+from cdrex.api.listing import page_links, parse_list_query
+from cdrex.api.negotiation import check_accept, check_request_body_type
+from cdrex.api.versions import ApiVersion
+from cdrex.exports.errors import ValidationFailed
+from cdrex.exports.filters import parse_month_filters
+from cdrex.exports.formats import file_format
+from cdrex.exports.model import Export, ExportType
+from cdrex.store import exports as export_store
+
+
+async def list_exports(request: Request, version: ApiVersion) -> Response:
+    context = context_of(request)
+    check_accept(request)
+    account = await context.authenticate(request)
+    query = parse_list_query(request.query_params, version)
+    page, total = await context.run(
+        export_store.list_exports, context.db, account.id, query.sort, query.offset,
+        query.page_size,
+    )
+    base = context.base_url(request)
+    return JsonApiResponse({
+        "data": [resource(export, version, base, query.fields) for export in page],
+        "meta": meta(version, total_records=total),
+        "links": page_links(query, f"{base}/v3/{version.collection}", total),
+    })
+
+
+async def show_export(request: Request, version: ApiVersion) -> Response:
+    context = context_of(request)
+    check_accept(request)
+    account = await context.authenticate(request)
+    export_id = request.path_params["export_id"]
+    export = await context.run(export_store.get_export, context.db, account.id, export_id)
+    if export is None:
+        raise not_found(export_id)
+    return JsonApiResponse({
+        "data": resource(export, version, context.base_url(request)),
+        "meta": meta(version),
+    })
+
+
+async def create_export(request: Request, version: ApiVersion) -> Response:
+    context = context_of(request)
+    check_request_body_type(request)
+    check_accept(request)
+    account = await context.authenticate(request)
+    attributes = resource_attributes(await read_body(request), version)
+    now = datetime.now(UTC)
+    if "filters" not in attributes:
+        raise ApiError.one(422, "filters - can't be blank", code="100",
+                           title="filters can't be blank", pointer="/data/attributes/filters")
+    try:
+        filters, selection = parse_month_filters(
+            attributes["filters"], now, context.settings.export_window_months
+        )
+    except ValidationFailed as failed:
+        raise ApiError(422, [
+            error_object(422, problem.detail, code="100", title=problem.title,
+                         pointer="/data/attributes/" + "/".join(problem.path))
+            for problem in failed.problems
+        ]) from None
+    export = Export(
+        account_id=account.id,
+        api_version=version.name,
+        export_type=ExportType.CDR_IN,
+        filters=filters,
+        selection=selection,
+        created_at=now,
+    )
+    await context.run(export_store.insert_export, context.db, export)
+    context.export_created()
+    base = context.base_url(request)
+    return JsonApiResponse(
+        {"data": resource(export, version, base), "meta": meta(version)},
+        status_code=201,
+        headers={"Location": f"{base}/v3/{version.collection}/{export.id}"},
+    )
+
+
+async def download_file(request: Request, version: ApiVersion, suffix: str) -> Response:
+    """The export's file. Independent of Accept: SDKs send none, docs send text/csv."""
+    context = context_of(request)
+    account = await context.authenticate(request)
+    name = request.path_params["file_name"]
+    export = await context.run(export_store.get_export_by_file, context.db, account.id, name)
+    fmt = export and file_format(export.api_version, export.export_type.value)
+    if export is None or not export.is_completed or fmt.suffix != suffix:
+        raise not_found(name + suffix)
+    etag = f'"{export.sha256}"'
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag})
+    path = context.files.path(export.file_name + fmt.suffix)
+    if not path.exists():
+        raise not_found(name + suffix)
+    return FileResponse(
+        path,
+        media_type=fmt.media_type,
+        filename=f"{export.file_name}{fmt.suffix}",
+        headers={"ETag": etag, "Cache-Control": "private"},
+    )

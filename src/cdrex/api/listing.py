@@ -1,0 +1,100 @@
+"""The list endpoint's query string: sort, page[number], page[size], fields[...]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+
+from cdrex.api.errors import ApiError, error_object
+from cdrex.api.versions import ApiVersion
+
+SORT_FIELDS = ("status", "created_at")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    sort: list[tuple[str, bool]]  # (field, descending)
+    page_number: int
+    page_size: int
+    fields: frozenset[str] | None
+    raw_sort: str | None
+
+    @property
+    def offset(self) -> int:
+        return (self.page_number - 1) * self.page_size
+
+    def page_link(self, base: str, number: int) -> str:
+        params = {"page[number]": number, "page[size]": self.page_size}
+        if self.raw_sort:
+            params["sort"] = self.raw_sort
+        return f"{base}?{urlencode(params)}"
+
+
+def _bad(code: str, title: str, detail: str, parameter: str) -> ApiError:
+    return ApiError(400, [error_object(400, detail, code=code, title=title, parameter=parameter)])
+
+
+def _parse_sort(raw: str) -> list[tuple[str, bool]]:
+    sort = []
+    for item in raw.split(","):
+        name = item.removeprefix("-")
+        if name not in SORT_FIELDS:
+            raise _bad("114", "Invalid sort criteria", f"{item} is not a valid sort criteria "
+                       f"(sortable: {', '.join(SORT_FIELDS)}).", "sort")
+        sort.append((name, item.startswith("-")))
+    return sort
+
+
+def _page_value(params: QueryParams, name: str, default: int, maximum: int | None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise _bad("118", "Invalid page value",
+                   f"{raw!r} is not a valid value for {name}: use an integer of at least 1{limit}.",
+                   name)
+    return value
+
+
+def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
+    fields_key = f"fields[{version.collection}]"
+    for name in params:
+        if name.startswith("filter["):
+            raise _bad("102", "Filter not allowed", f"{name[7:-1]} is not allowed.", name)
+        if name not in ("sort", "page[number]", "page[size]", fields_key):
+            raise _bad("105", "Param not allowed", f"{name} is not allowed.", name)
+    fields = None
+    if fields_key in params:
+        fields = frozenset(filter(None, params[fields_key].split(",")))
+        unknown = sorted(fields - set(version.attributes))
+        if unknown:
+            raise _bad("104", "Invalid field",
+                       f"{unknown[0]} is not a valid field for {version.collection}.", fields_key)
+    raw_sort = params.get("sort")
+    return ListQuery(
+        sort=_parse_sort(raw_sort) if raw_sort else [],
+        page_number=_page_value(params, "page[number]", 1, None),
+        page_size=_page_value(params, "page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        fields=fields,
+        raw_sort=raw_sort,
+    )
+
+
+def page_links(query: ListQuery, base: str, total: int) -> dict[str, str]:
+    last = max(1, -(-total // query.page_size))
+    links = {
+        "self": query.page_link(base, query.page_number),
+        "first": query.page_link(base, 1),
+    }
+    if query.page_number > 1:
+        links["prev"] = query.page_link(base, min(query.page_number - 1, last))
+    if query.page_number < last:
+        links["next"] = query.page_link(base, query.page_number + 1)
+    links["last"] = query.page_link(base, last)
+    return links

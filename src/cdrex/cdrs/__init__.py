@@ -1,0 +1,1 @@
+"""CDRs: the record format they arrive in, and a generator of realistic ones."""

@@ -1,0 +1,23 @@
+"""Validation errors the domain raises; the HTTP layer turns them into JSON:API errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """One invalid input. ``path`` names the member inside the resource's attributes."""
+
+    path: tuple[str, ...]
+    title: str
+
+    @property
+    def detail(self) -> str:
+        return f"{' '.join(self.path)} - {self.title}" if self.path else self.title
+
+
+class ValidationFailed(Exception):
+    def __init__(self, problems: list[Invalid]) -> None:
+        super().__init__("; ".join(problem.detail for problem in problems))
+        self.problems = problems

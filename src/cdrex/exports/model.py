@@ -1,0 +1,55 @@
+"""The Export and its lifecycle."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ExportStatus(enum.StrEnum):
+    """Lifecycle states, stored lowercase; each API version spells them its own way."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ExportType(enum.StrEnum):
+    CDR_IN = "cdr_in"
+
+
+@dataclass(frozen=True)
+class CdrSelection:
+    """Which CDRs an export contains: calls started in [start, end), optionally for one DID."""
+
+    start: datetime
+    end: datetime
+    did_number: str | None = None
+
+
+@dataclass
+class Export:
+    account_id: int
+    api_version: str  # the version it was created with: it fixes the file's columns
+    export_type: ExportType
+    filters: dict[str, str]  # the creation filters, echoed back as the client sent them
+    selection: CdrSelection
+    created_at: datetime
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The file name differs from the id (as in DIDWW's recorded fixtures): knowing an
+    # export id does not tell anyone its download URL.
+    file_name: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: ExportStatus = ExportStatus.PENDING
+    attempts: int = 0
+    completed_at: datetime | None = None
+    row_count: int | None = None
+    byte_size: int | None = None
+    sha256: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status is ExportStatus.COMPLETED

@@ -1,0 +1,1 @@
+"""Building an export file: source -> CSV -> (gzip) -> sink, streaming in constant memory."""

@@ -1,0 +1,112 @@
+"""The schema, as SQLAlchemy Core tables. Migrations (store/migrations) create it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from cdrex.cdrs.records import INBOUND_FIELDS, Field, Kind
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the 64-bit rowid itself.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes in Python; ``timestamptz`` on PostgreSQL, ISO text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("prefix", sa.String(16), nullable=False, index=True),
+    # Only a SHA-256 of the key is kept: a stolen database yields no usable key.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+exports = sa.Table(
+    "exports",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("api_version", sa.String(10), nullable=False),
+    sa.Column("export_type", sa.String(16), nullable=False),
+    sa.Column("filters", sa.JSON, nullable=False),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("period_end", UtcDateTime, nullable=False),
+    sa.Column("did_number", sa.String(15)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("file_name", sa.String(36), nullable=False, unique=True),
+    # The job queue is this table: a worker owns a row while its lease runs.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("completed_at", UtcDateTime),
+    sa.Column("row_count", sa.BigInteger),
+    sa.Column("byte_size", sa.BigInteger),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("failure_reason", sa.Text),
+    sa.Index(None, "account_id", "created_at"),
+    sa.Index(None, "status", "lease_expires_at"),
+)
+
+_SQL_TYPES = {
+    Kind.TIMESTAMP: sa.DateTime(timezone=True),
+    Kind.TEXT: sa.Text(),
+    Kind.INTEGER: sa.Integer(),
+    Kind.AMOUNT: sa.BigInteger(),  # millionths: exact, and cheap to render with 3 decimals
+}
+
+
+def _record_columns(fields: tuple[Field, ...]) -> list[sa.Column]:
+    return [
+        sa.Column(field.name, _SQL_TYPES[field.kind], nullable=not field.required)
+        for field in fields
+    ]
+
+
+cdrs_in = sa.Table(
+    "cdrs_in",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    *_record_columns(INBOUND_FIELDS),
+    # Exports read one account's calls of one month, newest first, ties by insertion order.
+    sa.Index(None, "account_id", "time_start", "id"),
+)

@@ -1,0 +1,1 @@
+"""Export workers: claim a job with a lease, build its file, finish it; sweep old exports."""

@@ -1,0 +1,88 @@
+"""One worker's loop: claim the next export, keep its lease alive, build it, finish it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from cdrex.exports.model import Export
+from cdrex.pipeline.build import build_export_file
+from cdrex.pipeline.sinks import LocalFiles
+from cdrex.settings import Settings
+from cdrex.store import exports as export_store
+from cdrex.store.db import Database
+
+log = logging.getLogger("cdrex.worker")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ExportWorker:
+    def __init__(self, db: Database, files: LocalFiles, settings: Settings) -> None:
+        self.db = db
+        self.files = files
+        self.settings = settings
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def run(self, stop: threading.Event, wake: threading.Event) -> None:
+        """Work until ``stop`` is set; sleep while idle until ``wake`` or the poll interval."""
+        while not stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                log.exception("worker %s: unexpected error; retrying shortly", self.name)
+                worked = False
+            if not worked:
+                wake.wait(self.settings.poll_seconds)
+                wake.clear()
+
+    def run_once(self) -> bool:
+        export = export_store.claim_next_export(
+            self.db, self.name, now(), self.lease, self.settings.max_attempts
+        )
+        if export is None:
+            return False
+        log.info("worker %s: building export %s (attempt %d)", self.name, export.id,
+                 export.attempts)
+        try:
+            with self._keep_lease(export):
+                built = build_export_file(self.db, self.files, export)
+        except Exception as error:
+            log.exception("worker %s: export %s failed", self.name, export.id)
+            export_store.release_export(self.db, export.id, self.name, f"{type(error).__name__}")
+            return True
+        finished = export_store.complete_export(
+            self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
+        )
+        if not finished:
+            log.warning("worker %s: lost the lease on export %s", self.name, export.id)
+        return True
+
+    @contextmanager
+    def _keep_lease(self, export: Export) -> Iterator[None]:
+        """Renew the lease in the background while the file is built."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.settings.lease_seconds / 3):
+                try:
+                    export_store.renew_lease(self.db, export.id, self.name, now() + self.lease)
+                except Exception:
+                    log.exception("worker %s: could not renew lease", self.name)
+
+        renewer = threading.Thread(target=renew, name=f"lease-{export.id[:8]}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()

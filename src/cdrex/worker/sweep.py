@@ -1,0 +1,36 @@
+"""Retention: finished exports and their files go one retention period after completion."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+from cdrex.exports.formats import file_format
+from cdrex.pipeline.sinks import LocalFiles
+from cdrex.settings import Settings
+from cdrex.store import exports as export_store
+from cdrex.store.db import Database
+
+log = logging.getLogger("cdrex.sweep")
+
+
+def sweep(db: Database, files: LocalFiles, settings: Settings, now: datetime) -> int:
+    """Delete expired exports (row first, then file) and abandoned partial files."""
+    expired = export_store.delete_finished_before(db, now - timedelta(days=settings.retention_days))
+    for export in expired:
+        files.delete(export.file_name + file_format(export.api_version, export.export_type).suffix)
+    files.delete_stale_partials((now - 10 * timedelta(seconds=settings.lease_seconds)).timestamp())
+    return len(expired)
+
+
+def run_sweeper(db: Database, files: LocalFiles, settings: Settings, stop: threading.Event) -> None:
+    while True:
+        try:
+            removed = sweep(db, files, settings, datetime.now(UTC))
+            if removed:
+                log.info("sweep: deleted %d expired exports", removed)
+        except Exception:
+            log.exception("sweep failed; trying again next period")
+        if stop.wait(settings.sweep_seconds):
+            return
