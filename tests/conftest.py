@@ -49,6 +49,8 @@ def postgres_available() -> str | None:
 def postgres_database_factory() -> Iterator:
     """Creates throwaway databases (dropped at the end of the session)."""
     reason = postgres_available()
+    if reason and os.environ.get("CDREX_REQUIRE_POSTGRES"):
+        pytest.fail(reason)  # CI sets this: a silent skip there would hide real failures
     if reason:
         pytest.skip(reason)
     created: list[str] = []
@@ -175,3 +177,19 @@ def service(make_service) -> Iterator[Service]:  # type: ignore[no-untyped-def]
     svc = make_service()
     svc.start()
     yield svc
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator:
+    """A migrated cdrex database on the test's backend, used in-process."""
+    from cdrex.store.db import Database
+    from cdrex.store.migrate import upgrade
+
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_database_factory")()
+    else:
+        url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    db = Database(url)
+    upgrade(db)
+    yield db
+    db.dispose()

@@ -184,6 +184,7 @@ def complete_export(
                 row_count=row_count,
                 byte_size=byte_size,
                 sha256=sha256,
+                failure_reason=None,
             )
         )
     return result.rowcount == 1

@@ -63,7 +63,10 @@ class ExportWorker:
         finished = export_store.complete_export(
             self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
         )
-        if not finished:
+        if finished:
+            log.info("worker %s: export %s completed, %d rows", self.name, export.id,
+                     built.row_count)
+        else:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
 
