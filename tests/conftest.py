@@ -193,3 +193,189 @@ def database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> It
     upgrade(db)
     yield db
     db.dispose()
+
+
+# --- Shared by the API suites (test_api_*.py, test_download.py) -----------------------------
+# One server per backend for the whole session: those tests each work in accounts of their
+# own, so they can share it, and the suites stay fast.
+
+ERROR_MEMBERS = ("status", "code", "title", "detail")
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def api_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def new_api_service(
+    api_backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator:
+    """Builds (unstarted) services on ``api_backend``; all are stopped at the end."""
+    databases = (
+        request.getfixturevalue("postgres_database_factory") if api_backend == "postgres" else None
+    )
+    services: list[Service] = []
+
+    def make(**extra_env: str) -> Service:
+        url = databases() if databases else None
+        data_dir = tmp_path_factory.mktemp(f"api-{api_backend}")
+        service = Service(data_dir, url, {**FAST_WORKERS, **extra_env})
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def api_service(new_api_service) -> Service:  # type: ignore[no-untyped-def]
+    """The running server the API suites share (two in-process workers)."""
+    service = new_api_service()
+    service.start()
+    return service
+
+
+def new_accounts(service: Service, count: int) -> list[tuple[str, str]]:
+    """``count`` new accounts as (name, API key), made in parallel: two CLI runs each make
+    accounts the slowest part of the API suites."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"acct-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    with ThreadPoolExecutor(count) as pool:
+        return list(zip(names, pool.map(service.new_account, names), strict=True))
+
+
+def assert_error(
+    response: httpx.Response,
+    status: int,
+    *,
+    code: str | None = None,
+    pointer: str | None = None,
+    parameter: str | None = None,
+) -> dict:
+    """The response is a JSON:API error document with this status; returns errors[0]."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == JSONAPI
+    document = response.json()
+    assert list(document) == ["errors"], document
+    assert document["errors"], document
+    for error in document["errors"]:
+        for member in ERROR_MEMBERS:
+            assert isinstance(error[member], str) and error[member], (member, error)
+        assert error["status"] == str(status)
+    first = document["errors"][0]
+    if code is not None:
+        assert first["code"] == code, first
+    if pointer is not None:
+        assert first["source"] == {"pointer": pointer}, first
+    if parameter is not None:
+        assert first["source"] == {"parameter": parameter}, first
+    return first
+
+
+def create_body(filters: object, type_: str = "cdr_exports") -> dict:
+    return {"data": {"type": type_, "attributes": {"filters": filters}}}
+
+
+def post_export(client: httpx.Client, body: object, **headers: str) -> httpx.Response:
+    """POST a create document (any JSON value) as application/vnd.api+json."""
+    import json
+
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post(
+        "/v3/cdr_exports", content=content, headers={"Content-Type": JSONAPI, **headers}
+    )
+
+
+def month_back(months: int) -> tuple[int, int]:
+    """(year, month) of the current UTC month minus ``months``."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    index = now.year * 12 + now.month - 1 - months
+    return index // 12, index % 12 + 1
+
+
+def create_export(client: httpx.Client, months_back: int = 0, **filters: object) -> dict:
+    """Create an export of a month in the window; returns its resource object."""
+    year, month = month_back(months_back)
+    response = post_export(client, create_body({"year": year, "month": month, **filters}))
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def wait_completed(client: httpx.Client, export_id: str, timeout: float = 30) -> dict:
+    """Poll the export until it is Completed; returns its resource object."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/v3/cdr_exports/{export_id}")
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        if data["attributes"]["status"] == "Completed":
+            return data
+        assert data["attributes"]["status"] in ("Pending", "Processing"), data
+        assert time.monotonic() < deadline, f"export {export_id} not completed: {data}"
+        time.sleep(0.05)
+
+
+def run_sql(service: Service, sql: str, **params: object) -> list:
+    """Run SQL on the service's database directly (to see or set what the API cannot)."""
+    import sqlalchemy as sa
+
+    url = service.database_url or f"sqlite:///{service.data_dir / 'cdrex.sqlite3'}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(sql), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def send_without(
+    client: httpx.Client, method: str, url: str, drop: tuple[str, ...], **kwargs: object
+) -> httpx.Response:
+    """A request without the named headers (the client's Accept, say: SDK downloads send
+    none, which httpx cannot express with per-request headers)."""
+    request = client.build_request(method, url, **kwargs)  # type: ignore[arg-type]
+    for name in drop:
+        del request.headers[name]
+    return client.send(request)
+
+
+# --- Shared by the CLI suites (test_cli*.py, test_import*.py) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_service(new_api_service) -> Service:  # type: ignore[no-untyped-def]
+    """A running server of the test module's own, on each backend; the CLI works beside it
+    on the same database."""
+    service = new_api_service()
+    service.start()
+    return service
+
+
+def create_account(service: Service, prefix: str = "cli") -> str:
+    """A new account, made with the CLI; returns its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    done = service.cli("accounts", "create", name)
+    assert done.stdout == f"created account {name}\n".encode(), done.stdout
+    return name
+
+
+def assert_cli_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The CLI failed the clean way: exit code 1, nothing on stdout, no traceback, and a last
+    stderr line `Error: ...` naming every fragment. Returns that line."""
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, (result.returncode, stderr)
+    assert "Traceback" not in stderr, stderr
+    assert result.stdout == b"", result.stdout
+    message = stderr.rstrip("\n").splitlines()[-1]
+    assert message.startswith("Error: "), stderr
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message

@@ -1,3 +1,3 @@
 from cdrex.cli import main
 
-main()
+main(prog_name="cdrex")  # not "python -m cdrex" in usage lines

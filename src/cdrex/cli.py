@@ -1,16 +1,23 @@
-"""The operator's command line: `cdrex serve | migrate | accounts | keys | cdrs`."""
+"""The operator's command line: `cdrex serve | migrate | accounts | keys | cdrs`.
+
+Results go to stdout (a new key is printed alone, so `$(cdrex keys create ...)` works);
+progress bars and logs go to stderr. Operator mistakes and database failures end with one
+`Error: ...` line and exit code 1, never a traceback.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
+import sqlalchemy as sa
 
 from cdrex.cdrs.files import BadCdrFile, read_records
 from cdrex.cdrs.generate import batches, generate_inbound
@@ -20,20 +27,69 @@ from cdrex.store import accounts as account_store
 from cdrex.store.accounts import AccountError
 from cdrex.store.cdrs import insert_inbound
 from cdrex.store.db import Database
-from cdrex.store.migrate import upgrade
+
+Bar = Any  # click's ProgressBar, which click does not export
+
+
+class _Commands(click.Group):
+    """Turns the errors an operator can cause or meet into one clean line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AccountError as error:
+            raise click.ClickException(str(error)) from None
+        except sa.exc.SQLAlchemyError as error:
+            raise click.ClickException(f"database error: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    # Driver messages run on for lines (SQL, parameters, a link to SQLAlchemy's docs).
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def open_database(settings: Settings) -> Database:
     """The database, migrated to the newest schema (zero set-up on the embedded default)."""
-    db = Database(settings.resolved_database_url)
-    upgrade(db)
+    from cdrex.store.migrate import upgrade  # Alembic is slow to import: only when needed
+
+    try:
+        db = Database(settings.resolved_database_url)
+        upgrade(db)
+    except Exception as error:  # a bad URL, no server, no permission: say which and stop
+        raise click.ClickException(
+            f"cannot open the database {_shown_url(settings)}: {_first_line(error)}"
+        ) from None
     return db
 
 
-@click.group()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the SQLite file and export files live [env CDREX_DATA_DIR; "
-                   "default ./cdrex-data].")
+def _shown_url(settings: Settings) -> str:
+    try:
+        return sa.make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(CDREX_DATABASE_URL is not a database URL)"  # nor shown: it may hold a password
+
+
+def _progress(label: str, length: int | None) -> Bar:
+    """A progress bar on stderr; with no known length it counts instead of filling."""
+    unknown = iter(lambda: None, 0)  # an iterable without a length: click then counts
+    return click.progressbar(
+        None if length is not None else unknown,
+        length=length,
+        label=label,
+        file=sys.stderr,
+        show_pos=length is None,
+    )
+
+
+@click.group(cls=_Commands)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the SQLite file and export files live [env CDREX_DATA_DIR; "
+    "default ./cdrex-data]. The database is CDREX_DATABASE_URL when set.",
+)
+@click.version_option(package_name="cdrex")
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """cdrex: DIDWW API v3 compatible CDR exports."""
@@ -51,9 +107,16 @@ def migrate(settings: Settings) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0),
-              help="In-process export worker threads; 0 runs the API alone.")
-@click.option("--demo", is_flag=True, help="Create a demo account with calls, print its key.")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="In-process export worker threads; 0 runs the API alone.",
+)
+@click.option(
+    "--demo", is_flag=True, help="Create a demo account with calls, print its key and a curl line."
+)
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) -> None:
     """Run the HTTP API (and, by default, export workers) in this process."""
@@ -61,40 +124,63 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
-    from cdrex.demo import prepare_demo
     from cdrex.pipeline.sinks import LocalFiles
     from cdrex.worker.threads import WorkerThreads
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up noise
     db = open_database(settings)
     if demo:
-        with click.progressbar(length=0, label="Generating demo calls") as bar:
-            key = prepare_demo(db, settings, _grow(bar))
-        _print_demo_banner(key, settings.public_url or f"http://{host}:{port}")
+        key = _prepare_demo(db, settings)
+        _print_demo_banner(key, settings.public_url or f"http://{_url_host(host)}:{port}")
     files = LocalFiles(settings.files_dir)
     threads = WorkerThreads(db, files, settings, workers)
     threads.start()
     app = create_app(AppContext(db, files, settings, export_created=threads.notify))
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+        uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False)
     finally:
         threads.shutdown()
 
 
-def _grow(bar):  # type: ignore[no-untyped-def]
-    from cdrex.demo import DEMO_ROWS
+def _uvicorn_logging() -> dict:
+    """uvicorn's logging, with the access log on stderr too: stdout has the demo banner."""
+    from uvicorn.config import LOGGING_CONFIG
 
-    def progress(rows: int) -> None:
-        bar.length = DEMO_ROWS
-        bar.update(rows)
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
 
-    return progress
+
+def _prepare_demo(db: Database, settings: Settings) -> str:
+    from cdrex import demo
+
+    account = demo.demo_account(db)
+    if demo.needs_calls(db, account):
+        with _progress("Generating demo calls", demo.DEMO_ROWS) as bar:
+            demo.add_calls(db, account, bar.update)
+    return demo.demo_key(db, settings, account)
+
+
+def _url_host(host: str) -> str:
+    """The host to put in a URL for a server listening on ``host``."""
+    if host in ("0.0.0.0", "::", ""):  # every interface: this machine answers locally
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _print_demo_banner(key: str, base: str) -> None:
+    now = datetime.now(UTC)
+    body = (
+        '{"data":{"type":"cdr_exports","attributes":{"filters":'
+        f'{{"year":{now.year},"month":{now.month}}}}}}}}}'
+    )
+    headers = f"-H 'Api-Key: {key}' -H 'Accept: application/vnd.api+json'"
     click.echo(
-        f"\nDemo account 'demo', API key: {key}\nTry:\n  curl -H 'Api-Key: {key}' "
-        f"-H 'Accept: application/vnd.api+json' {base}/v3/cdr_exports\n"
+        f"\nDemo account 'demo', API key: {key}\n"
+        f"List its exports:\n  curl {headers} {base}/v3/cdr_exports\n"
+        f"Export this month's calls:\n  curl {headers} "
+        f"-H 'Content-Type: application/vnd.api+json' -d '{body}' {base}/v3/cdr_exports\n"
     )
 
 
@@ -107,9 +193,17 @@ def accounts() -> None:
 @click.argument("name")
 @click.pass_obj
 def accounts_create(settings: Settings, name: str) -> None:
-    """Create an account."""
-    account = _fail_on_account_error(account_store.create_account, open_database(settings), name)
+    """Create an account named NAME."""
+    account = account_store.create_account(open_database(settings), name)
     click.echo(f"created account {account.name}")
+
+
+@accounts.command("list")
+@click.pass_obj
+def accounts_list(settings: Settings) -> None:
+    """List the accounts' names."""
+    for account in account_store.list_accounts(open_database(settings)):
+        click.echo(account.name)
 
 
 @main.group()
@@ -123,16 +217,31 @@ def keys() -> None:
 def keys_create(settings: Settings, account_name: str) -> None:
     """Create an API key; the key alone is printed, once."""
     db = open_database(settings)
-    account = _fail_on_account_error(account_store.find_account, db, account_name)
-    click.echo(account_store.create_api_key(db, account))
+    click.echo(account_store.create_api_key(db, account_store.find_account(db, account_name)))
+
+
+@keys.command("list")
+@click.option("--account", "account_name", help="Only this account's keys.")
+@click.pass_obj
+def keys_list(settings: Settings, account_name: str | None) -> None:
+    """List keys by their displayed prefix: prefix, account, created, revoked (UTC)."""
+    db = open_database(settings)
+    account = account_store.find_account(db, account_name) if account_name else None
+    for key in account_store.list_api_keys(db, account):
+        revoked = _utc(key.revoked_at) if key.revoked_at else "active"
+        click.echo(f"{key.prefix}…\t{key.account}\t{_utc(key.created_at)}\t{revoked}")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @keys.command("revoke")
 @click.argument("key")
 @click.pass_obj
 def keys_revoke(settings: Settings, key: str) -> None:
-    """Revoke a key, given the key or its displayed prefix."""
-    prefix = _fail_on_account_error(account_store.revoke_api_key, open_database(settings), key)
+    """Revoke KEY, given as the key itself or its displayed 12-character prefix."""
+    prefix = account_store.revoke_api_key(open_database(settings), key)
     click.echo(f"revoked key {prefix}…")
 
 
@@ -148,18 +257,18 @@ def cdrs() -> None:
 def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
     """Import inbound CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
 
-    All or nothing: a file with a bad row imports nothing.
+    All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
     db = open_database(settings)
-    account = _fail_on_account_error(account_store.find_account, db, account_name)
+    account = account_store.find_account(db, account_name)
     size = _file_size(file)
-    with click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
+    with _progress("Importing", size) as bar:
         try:
-            batches = read_records(file, INBOUND_FIELDS)
-            imported = insert_inbound(db, account.id, _tracked(batches, bar, file, size))
+            parsed = read_records(file, INBOUND_FIELDS)
+            imported = insert_inbound(db, account.id, _tracked(parsed, bar, file, size))
         except BadCdrFile as error:
-            raise click.ClickException(f"{getattr(file, 'name', 'input')}: {error}; "
-                                       "nothing was imported") from None
+            name = getattr(file, "name", "input")
+            raise click.ClickException(f"{name}: {error}; nothing was imported") from None
     click.echo(f"imported {imported} CDRs into account {account.name}")
 
 
@@ -167,40 +276,33 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
 @click.option("--account", "account_name", required=True)
 @click.option("--rows", default=10_000, show_default=True, type=click.IntRange(min=0))
 @click.option("--months", default=3, show_default=True, type=click.IntRange(1, 120))
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same calls.")
 @click.pass_obj
-def cdrs_generate(settings: Settings, account_name: str, rows: int, months: int,
-                  seed: int) -> None:
+def cdrs_generate(settings: Settings, account_name: str, rows: int, months: int, seed: int) -> None:
     """Generate realistic synthetic inbound CDRs over the last MONTHS months."""
     db = open_database(settings)
-    account = _fail_on_account_error(account_store.find_account, db, account_name)
+    account = account_store.find_account(db, account_name)
     generated = generate_inbound(rows, months, datetime.now(UTC), seed=seed)
-    with click.progressbar(length=rows, label="Generating", file=sys.stderr) as bar:
+    with _progress("Generating", rows) as bar:
         inserted = insert_inbound(db, account.id, _tracked(batches(generated), bar))
     click.echo(f"generated {inserted} CDRs for account {account.name}")
 
 
-def _file_size(file: BinaryIO) -> int:
+def _file_size(file: BinaryIO) -> int | None:
+    """The size of a regular file; None for a pipe or terminal, whose size is unknown."""
     try:
-        return os.fstat(file.fileno()).st_size or 0
+        return os.fstat(file.fileno()).st_size if file.seekable() else None
     except (OSError, ValueError):
-        return 0
+        return None
 
 
 def _tracked(
-    batches: Iterable[list[tuple]], bar, file: BinaryIO | None = None, size: int = 0  # type: ignore[no-untyped-def]
+    batches: Iterable[list[tuple]], bar: Bar, file: BinaryIO | None = None, size: int | None = None
 ) -> Iterator[list[tuple]]:
     """Advance the progress bar by bytes read when the size is known, else by rows."""
     for batch in batches:
-        if file is not None and size and file.seekable():
+        if file is not None and size is not None:
             bar.update(file.tell() - bar.pos)
         else:
             bar.update(len(batch))
         yield batch
-
-
-def _fail_on_account_error(function, *args):  # type: ignore[no-untyped-def]
-    try:
-        return function(*args)
-    except AccountError as error:
-        raise click.ClickException(str(error)) from None

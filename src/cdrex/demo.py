@@ -1,45 +1,73 @@
-"""Demo mode: an account `demo` with a key and three months of realistic calls."""
+"""Demo mode: an account `demo` with a key and three months of realistic calls.
+
+A second run on the same data directory reuses all of it: the same key, no new calls.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cdrex.cdrs.generate import batches, generate_inbound
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
-from cdrex.store.accounts import AccountError, account_for_key
+from cdrex.store.accounts import Account, AccountError, account_for_key
 from cdrex.store.cdrs import count_inbound, insert_inbound
 from cdrex.store.db import Database
 
 DEMO_ACCOUNT = "demo"
 DEMO_ROWS = 120_000
-DEMO_MONTHS = 3
+DEMO_MONTHS = 3  # the current month and the two before it: what the API lets one export
+DEMO_SEED = 2017
+KEY_FILE = "demo-api-key.txt"
 
 
-def prepare_demo(db: Database, settings: Settings, progress: Callable[[int], None]) -> str:
-    """Create what demo mode needs, reusing what an earlier run made; return the API key.
+def demo_account(db: Database) -> Account:
+    """The demo account, created on the first run."""
+    try:
+        return account_store.find_account(db, DEMO_ACCOUNT)
+    except AccountError:
+        return account_store.create_account(db, DEMO_ACCOUNT)
+
+
+def needs_calls(db: Database, account: Account) -> bool:
+    return count_inbound(db, account.id) == 0
+
+
+def add_calls(db: Database, account: Account, progress: Callable[[int], object]) -> int:
+    """Generate the demo calls (one transaction), reporting each batch's size."""
+    rows = generate_inbound(DEMO_ROWS, DEMO_MONTHS, datetime.now(UTC), seed=DEMO_SEED)
+    return insert_inbound(db, account.id, _reporting(batches(rows), progress))
+
+
+def demo_key(db: Database, settings: Settings, account: Account) -> str:
+    """The demo account's API key: the one an earlier run made, while it still works.
 
     The key is kept in the data directory (demo only: real keys are stored hashed) so a
-    second run prints the same key and does not generate the data again.
+    second run can print the same key.
     """
-    try:
-        account = account_store.find_account(db, DEMO_ACCOUNT)
-    except AccountError:
-        account = account_store.create_account(db, DEMO_ACCOUNT)
-    if count_inbound(db, account.id) == 0:
-        rows = generate_inbound(DEMO_ROWS, DEMO_MONTHS, datetime.now(UTC), seed=2017)
-        insert_inbound(db, account.id, _reporting(batches(rows), progress))
-    key_file = settings.data_dir / "demo-api-key.txt"
+    key_file = settings.data_dir / KEY_FILE
     key = key_file.read_text().strip() if key_file.exists() else ""
-    if not key or account_for_key(db, key) is None:
+    found = account_for_key(db, key) if key else None
+    if found is None or found.id != account.id:
         key = account_store.create_api_key(db, account)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+        _write_private(key_file, key + "\n")
     return key
 
 
-def _reporting(batches, progress: Callable[[int], None]):  # type: ignore[no-untyped-def]
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def _reporting(
+    batches: Iterable[list[tuple]], progress: Callable[[int], object]
+) -> Iterator[list[tuple]]:
     for batch in batches:
         yield batch
         progress(len(batch))

@@ -28,8 +28,8 @@ def routes() -> list[Route]:
             for suffix in FILE_SUFFIXES
         ]
         table += [
-            Route(base, partial(exports.list_exports, version=version), methods=["GET"]),
-            Route(base, partial(exports.create_export, version=version), methods=["POST"]),
+            # One route for GET and POST, so that a 405 on the collection allows both.
+            Route(base, partial(exports.collection, version=version), methods=["GET", "POST"]),
             Route(f"{base}/{{export_id}}", partial(exports.show_export, version=version),
                   methods=["GET"]),
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 
-from cdrex.api.errors import ApiError, error_object
+from cdrex.api.errors import ApiError, error_object, json_pointer
 from cdrex.api.versions import ApiVersion
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -51,13 +51,12 @@ def resource_attributes(body: bytes, version: ApiVersion) -> dict:
     if not isinstance(attributes, dict):
         raise ApiError.one(422, "attributes must be an object.", code="100",
                            pointer="/data/attributes")
-    unexpected = [f"/data/attributes/{name}" for name in attributes
-                  if name not in version.writable]
-    unexpected += ["/data/relationships"] if "relationships" in data else []
+    unexpected = [("attributes", name) for name in attributes if name not in version.writable]
+    unexpected += [("relationships",)] if "relationships" in data else []
     if unexpected:
         raise ApiError(422, [
-            error_object(422, f"{pointer.rsplit('/', 1)[1]} is not allowed.",
-                         code="100", title="Param not allowed", pointer=pointer)
-            for pointer in unexpected
+            error_object(422, f"{path[-1]} is not allowed.", code="100",
+                         title="Param not allowed", pointer=json_pointer("data", *path))
+            for path in unexpected
         ])
     return attributes

@@ -57,6 +57,12 @@ def error_object(
     return error
 
 
+def json_pointer(*segments: str) -> str:
+    """An RFC 6901 pointer: "~" and "/" inside a member name (a client's filter key can hold
+    anything) are escaped, so the pointer still names that one member."""
+    return "".join("/" + segment.replace("~", "~0").replace("/", "~1") for segment in segments)
+
+
 class ApiError(Exception):
     """Raised anywhere in a handler; becomes a JSON:API error document."""
 

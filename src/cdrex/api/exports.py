@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import (
+    FileResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+)
+from starlette.types import Receive, Scope, Send
 
 from cdrex.api.bodies import read_body, resource_attributes
-from cdrex.api.context import context_of
+from cdrex.api.context import AppContext, context_of
 from cdrex.api.documents import meta, resource
-from cdrex.api.errors import ApiError, JsonApiResponse, error_object, not_found
+from cdrex.api.errors import ApiError, JsonApiResponse, error_object, json_pointer, not_found
 from cdrex.api.listing import page_links, parse_list_query
 from cdrex.api.negotiation import check_accept, check_request_body_type
 from cdrex.api.versions import ApiVersion
 from cdrex.exports.errors import ValidationFailed
 from cdrex.exports.filters import parse_month_filters
 from cdrex.exports.formats import file_format
-from cdrex.exports.model import Export, ExportType
+from cdrex.exports.model import Export, ExportType, is_export_key
 from cdrex.store import exports as export_store
+from cdrex.store.db import Database
+
+
+async def _find(
+    context: AppContext, find: Callable[[Database, int, str], Export | None], account_id: int,
+    key: str,
+) -> Export | None:
+    """An export by id or file name. A key no export can have never reaches the database."""
+    if not is_export_key(key):
+        return None
+    return await context.read(find, context.db, account_id, key)
+
+
+async def collection(request: Request, version: ApiVersion) -> Response:
+    """GET (and HEAD) lists the exports, POST creates one."""
+    handler = create_export if request.method == "POST" else list_exports
+    return await handler(request, version)
 
 
 async def list_exports(request: Request, version: ApiVersion) -> Response:
@@ -26,7 +51,7 @@ async def list_exports(request: Request, version: ApiVersion) -> Response:
     check_accept(request)
     account = await context.authenticate(request)
     query = parse_list_query(request.query_params, version)
-    page, total = await context.run(
+    page, total = await context.read(
         export_store.list_exports, context.db, account.id, query.sort, query.offset,
         query.page_size,
     )
@@ -43,7 +68,7 @@ async def show_export(request: Request, version: ApiVersion) -> Response:
     check_accept(request)
     account = await context.authenticate(request)
     export_id = request.path_params["export_id"]
-    export = await context.run(export_store.get_export, context.db, account.id, export_id)
+    export = await _find(context, export_store.get_export, account.id, export_id)
     if export is None:
         raise not_found(export_id)
     return JsonApiResponse({
@@ -69,7 +94,7 @@ async def create_export(request: Request, version: ApiVersion) -> Response:
     except ValidationFailed as failed:
         raise ApiError(422, [
             error_object(422, problem.detail, code="100", title=problem.title,
-                         pointer="/data/attributes/" + "/".join(problem.path))
+                         pointer=json_pointer("data", "attributes", *problem.path))
             for problem in failed.problems
         ]) from None
     export = Export(
@@ -95,19 +120,46 @@ async def download_file(request: Request, version: ApiVersion, suffix: str) -> R
     context = context_of(request)
     account = await context.authenticate(request)
     name = request.path_params["file_name"]
-    export = await context.run(export_store.get_export_by_file, context.db, account.id, name)
+    export = await _find(context, export_store.get_export_by_file, account.id, name)
     fmt = export and file_format(export.api_version, export.export_type.value)
     if export is None or not export.is_completed or fmt.suffix != suffix:
         raise not_found(name + suffix)
     etag = f'"{export.sha256}"'
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag})
+    if _etag_matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private"})
     path = context.files.path(export.file_name + fmt.suffix)
-    if not path.exists():
-        raise not_found(name + suffix)
-    return FileResponse(
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise not_found(name + suffix) from None
+    return ExportFileResponse(
         path,
         media_type=fmt.media_type,
         filename=f"{export.file_name}{fmt.suffix}",
         headers={"ETag": etag, "Cache-Control": "private"},
+        stat_result=stat,
     )
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: "*" matches any file, else a weak comparison with each listed tag."""
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class ExportFileResponse(FileResponse):
+    """Ignores a Range header it cannot parse, as RFC 9110 §14.2 allows (and, for unknown
+    units, requires), and sends the whole file; Starlette would answer a plain-text 400."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        value = Headers(scope=scope).get("range")
+        if value is not None and self.stat_result is not None:
+            try:
+                # Starlette's own parser: what is kept here is what it can serve.
+                self._parse_range_header(value, self.stat_result.st_size)
+            except MalformedRangeHeader:
+                headers = [(name, v) for name, v in scope["headers"] if name != b"range"]
+                scope = {**scope, "headers": headers}
+            except RangeNotSatisfiable:
+                pass  # Starlette's 416 with Content-Range: bytes */size is right
+        await super().__call__(scope, receive, send)

@@ -13,6 +13,9 @@ from cdrex.api.versions import ApiVersion
 SORT_FIELDS = ("status", "created_at")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+# The row offset a page number gives must fit a signed 64-bit integer: SQLite and PostgreSQL
+# both fail on a larger OFFSET, and no account has that many exports anyway.
+MAX_PAGE_NUMBER = (2**63 - 1) // MAX_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ def _page_value(params: QueryParams, name: str, default: int, maximum: int | Non
     raw = params.get(name)
     if raw is None:
         return default
-    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    # Length first: int() raises ValueError on strings of thousands of digits.
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 20 else 0
     if value < 1 or (maximum is not None and value > maximum):
         limit = f" and at most {maximum}" if maximum else ""
         raise _bad("118", "Invalid page value",
@@ -79,7 +83,7 @@ def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
     raw_sort = params.get("sort")
     return ListQuery(
         sort=_parse_sort(raw_sort) if raw_sort else [],
-        page_number=_page_value(params, "page[number]", 1, None),
+        page_number=_page_value(params, "page[number]", 1, MAX_PAGE_NUMBER),
         page_size=_page_value(params, "page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         fields=fields,
         raw_sort=raw_sort,

@@ -1,16 +1,32 @@
-"""Reading CDR files for import: CSV with a header, or JSON Lines; errors name the line."""
+"""Reading CDR files for import: CSV with a header, or JSON Lines; errors name the line.
+
+Lines are decoded one at a time, so a bad byte is reported on the line it is on (a text
+wrapper decodes whole chunks ahead of the parser, which would blame an earlier line).
+Line numbers are physical lines of the file, counting from 1; a CSV record that spans
+several lines (a quoted field holding a line break) is reported at the line it starts on.
+Blank lines are skipped in both formats.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator
-from itertools import islice
-from typing import BinaryIO
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
+from typing import Any
 
 import orjson
 
-from cdrex.cdrs.records import BadRecord, Field, check_field_names, parse_record
+from cdrex.cdrs.records import (
+    BadRecord,
+    Field,
+    RecordParser,
+    check_field_names,
+    check_required_names,
+)
+
+BATCH_SIZE = 5000
+CsvReader = Any  # what csv.reader returns; the csv module does not export its type
+NUL = b"\x00"
 
 
 class BadCdrFile(ValueError):
@@ -22,67 +38,101 @@ class BadCdrFile(ValueError):
         self.reason = reason
 
 
-def _csv_records(text: io.TextIOBase, fields: dict[str, Field]) -> Iterator[tuple[int, dict]]:
-    reader = csv.reader(text, strict=True)
+def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """The stream's lines as text, without a leading byte order mark.
+
+    A NUL byte is refused here, once per line, so CSV cells need no check of their own
+    (PostgreSQL text cannot hold NUL, and no CDR field has a use for it).
+    """
+    for number, raw in enumerate(stream, start=1):
+        if NUL in raw:
+            raise BadCdrFile(number, f"NUL byte at column {raw.index(NUL) + 1}")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BadCdrFile(
+                number,
+                f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1})",
+            ) from None
+        yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def _csv_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tuple]:
+    reader = csv.reader(lines, strict=True)
+    parse = _csv_header(reader, fields)
+    start = reader.line_num  # the line before the record being read
     try:
-        header = next(reader)
-    except StopIteration:
-        return
+        for row in reader:
+            if row:  # a blank line reads as []: skipped
+                yield parse(row)
+            start = reader.line_num
     except csv.Error as error:
-        raise BadCdrFile(1, str(error)) from None
-    try:
-        check_field_names(header, fields)
+        where = "" if reader.line_num == start + 1 else f" (on line {reader.line_num})"
+        raise BadCdrFile(start + 1, f"bad CSV: {error}{where}") from None
     except BadRecord as error:
-        raise BadCdrFile(1, str(error)) from None
-    line = reader.line_num
+        raise BadCdrFile(start + 1, str(error)) from None
+
+
+def _csv_header(reader: CsvReader, fields: tuple[Field, ...]) -> Callable[[list[str]], tuple]:
+    """Read the header, the first non-blank line; return the parser of the rows under it."""
     try:
-        for values in reader:
-            if len(values) != len(header):
-                raise BadCdrFile(line + 1, f"{len(values)} fields, the header has {len(header)}")
-            # An empty CSV field is null (the record format's rule).
-            yield line + 1, {name: value for name, value in zip(header, values, strict=True) if value != ""}
-            line = reader.line_num
-    except csv.Error as error:
-        raise BadCdrFile(reader.line_num, str(error)) from None
+        header = next((row for row in reader if row), [])
+        check_field_names(header, {field.name: field for field in fields})
+        check_required_names(header, fields)
+    except (csv.Error, BadRecord) as error:
+        raise BadCdrFile(reader.line_num, f"header: {error}") from None
+    # Fields the header leaves out read the extra cell appended to every row: always empty.
+    columns = [
+        header.index(field.name) if field.name in header else len(header) for field in fields
+    ]
+    parser = RecordParser(fields, trusted_text=True)
+
+    def parse(row: list[str]) -> tuple:
+        if len(row) != len(header):
+            raise BadRecord(f"{len(row)} fields, the header has {len(header)}")
+        row.append("")
+        # An empty CSV field is null (the record format's rule).
+        return parser.parse_values([row[column] or None for column in columns])
+
+    return parse
 
 
-def _jsonl_records(text: io.TextIOBase, fields: dict[str, Field]) -> Iterator[tuple[int, dict]]:
-    for number, line in enumerate(text, start=1):
+def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tuple]:
+    by_name = {field.name: field for field in fields}
+    parser = RecordParser(fields)
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = orjson.loads(line)
+            if not isinstance(record, dict):
+                raise BadRecord("each line must be a JSON object")
+            check_field_names(list(record), by_name)
+            yield parser.parse_dict(record)
         except orjson.JSONDecodeError as error:
             raise BadCdrFile(number, f"not valid JSON ({error})") from None
-        if not isinstance(record, dict):
-            raise BadCdrFile(number, "each line must be a JSON object")
-        try:
-            check_field_names(list(record), fields)
         except BadRecord as error:
             raise BadCdrFile(number, str(error)) from None
-        yield number, record
 
 
 def read_records(
-    stream: BinaryIO, fields: tuple[Field, ...], batch_size: int = 5000
+    stream: Iterable[bytes], fields: tuple[Field, ...], batch_size: int = BATCH_SIZE
 ) -> Iterator[list[tuple]]:
-    """Parsed records in batches. The format is told by the first byte: ``{`` is JSON Lines,
-    anything else CSV."""
-    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore
-    is_jsonl = buffered.peek(1)[:1] == b"{"
-    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
-    by_name = {field.name: field for field in fields}
-    records = (_jsonl_records if is_jsonl else _csv_records)(text, by_name)
-    line = 1
-    while True:
-        batch = []
-        try:
-            for line, record in islice(records, batch_size):  # noqa: B007 (used on error)
-                batch.append(parse_record(record, fields))
-        except BadRecord as error:
-            raise BadCdrFile(line, str(error)) from None
-        except UnicodeDecodeError:
-            raise BadCdrFile(line + 1, "the file is not UTF-8 text") from None
-        if not batch:
-            return
+    """Parsed records in batches; BadCdrFile on the first problem.
+
+    The format is told by the first non-blank line: ``{`` starts JSON Lines, anything else
+    is a CSV header. A file with neither is an error: a CSV file always has a header, so an
+    empty one is more likely a failed dump than a day without calls.
+    """
+    lines = _decoded_lines(stream)
+    head = []  # up to the first non-blank line, read to tell the format
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            break
+    else:
+        raise BadCdrFile(1, "the file is empty (expected a CSV header or JSON Lines)")
+    reader = _jsonl_records if head[-1].lstrip().startswith("{") else _csv_records
+    records = reader(chain(head, lines), fields)
+    while batch := list(islice(records, batch_size)):
         yield batch

@@ -1,7 +1,8 @@
 """Realistic synthetic inbound CDRs, for demo mode, tests and benchmarks.
 
-Deterministic for a given seed. Caller names include commas, quotes and non-ASCII text so
-exports exercise CSV quoting; about a fifth of the calls go unanswered.
+Deterministic: the same seed on the same day gives the same calls. Caller names include
+commas, quotes, empty names and non-ASCII text so exports exercise CSV quoting; about a
+fifth of the calls go unanswered.
 """
 
 from __future__ import annotations
@@ -14,16 +15,36 @@ from itertools import islice
 from cdrex.exports.window import month_start, shift_month
 
 CALLER_NAMES = (
-    "Smith, John", 'Robert "Bob" Jones', "Müller, Jürgen", "José Álvarez", "Zoë O'Brien",
-    "李小龙", "Σωκράτης Παπαδόπουλος", "ACME Corp.", "", None, None, "Nguyễn Văn An",
-    "Dr. Anna-Lena Schmidt", "Олег Петров", "\"Quoted\", with comma",
+    "Smith, John",
+    'Robert "Bob" Jones',
+    "Müller, Jürgen",
+    "José Álvarez",
+    "Zoë O'Brien",
+    "李小龙",
+    "Σωκράτης Παπαδόπουλος",
+    "ACME Corp.",
+    "",
+    None,
+    None,
+    "Nguyễn Văn An",
+    "Dr. Anna-Lena Schmidt",
+    "Олег Петров",
+    '"Quoted", with comma',
 )
-COUNTRIES = (("United States", "AT&T"), ("Germany", "Telekom"), ("United Kingdom", "BT"),
-             ("France", "Orange"), ("Japan", "NTT"))
+COUNTRIES = (
+    ("United States", "AT&T"),
+    ("Germany", "Telekom"),
+    ("United Kingdom", "BT"),
+    ("France", "Orange"),
+    ("Japan", "NTT"),
+)
 ANSWERED = (("Completed", 200, "Bye", "Origination"), ("Completed", 200, "Bye", "Destination"))
-UNANSWERED = (("Failed", 404, "Not Found", "Destination"), ("Failed", 486, "Busy Here",
-              "Destination"), ("Failed", 408, "SIP transaction timeout", "Destination"),
-              ("Failed", 487, "Request Terminated", "Origination"))
+UNANSWERED = (
+    ("Failed", 404, "Not Found", "Destination"),
+    ("Failed", 486, "Busy Here", "Destination"),
+    ("Failed", 408, "SIP transaction timeout", "Destination"),
+    ("Failed", 487, "Request Terminated", "Origination"),
+)
 
 
 def _amount(rng: random.Random, scale: int) -> int:
@@ -31,15 +52,24 @@ def _amount(rng: random.Random, scale: int) -> int:
     return rng.randrange(0, scale) * rng.choice((1, 1, 1, 10, 100))
 
 
+def _window_end(now: datetime) -> datetime:
+    """Where generated calls stop: the start of today, so that a seed gives the same calls
+    all day long; on the first day of a month the start of this hour instead, so that the
+    current month has calls too."""
+    if now.day == 1:
+        return now.replace(minute=0, second=0, microsecond=0)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def generate_inbound(
     rows: int, months: int, now: datetime, seed: int = 1, dids: int = 8
 ) -> Iterator[tuple]:
-    """``rows`` records (tuples in INBOUND_FIELDS order) spread over the last ``months``
-    months up to ``now``, oldest month first."""
+    """``rows`` records (tuples in INBOUND_FIELDS order) spread evenly over the last
+    ``months`` months up to ``now`` (see ``_window_end``), oldest first."""
     rng = random.Random(seed)
     year, month = shift_month(now.year, now.month, -(months - 1))
     start = month_start(year, month).replace(tzinfo=None)
-    span = (now.replace(tzinfo=None) - start).total_seconds()
+    span = (_window_end(now).replace(tzinfo=None) - start).total_seconds()
     did_numbers = [str(rng.randrange(10**10, 10**11)) + str(n) for n in range(dids)]
     for n in range(rows):
         time_start = start + timedelta(seconds=int(span * (n + rng.random()) / rows))
@@ -54,13 +84,31 @@ def generate_inbound(
         pstn = _amount(rng, 20_000) if answered else 0
         metered = _amount(rng, 5_000) if answered else 0
         yield (
-            time_start, time_connect, time_end, did, source, source or None,
-            rng.choice(CALLER_NAMES), country, network,
+            time_start,
+            time_connect,
+            time_end,
+            did,
+            source,
+            source or None,
+            rng.choice(CALLER_NAMES),
+            country,
+            network,
             rng.choice((f"sip:{did}@sip.example.net", f"iax:{did}@pbx.example.org")),
-            status, duration, rng.randrange(1, 3), code, response, initiator,
-            "SIP Trunk", rng.choice(("Trunk Group A", "Trunk Group B", None)),
+            status,
+            duration,
+            rng.randrange(1, 3),
+            code,
+            response,
+            initiator,
+            "SIP Trunk",
+            rng.choice(("Trunk Group A", "Trunk Group B", None)),
             rng.choice(("Shared Cap A", None)),
-            0, pstn, metered, 0, pstn + metered, 0,
+            0,
+            pstn,
+            metered,
+            0,
+            pstn + metered,
+            0,
             rng.choice((None, None, "cust-001", "cust-002")),
             f"{rng.getrandbits(64):016x}",
         )

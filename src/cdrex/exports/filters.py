@@ -28,6 +28,10 @@ def _integer(filters: dict, name: str, problems: list[Invalid]) -> int | None:
     if text is None or not text.isascii() or not text.isdigit():
         problems.append(Invalid(("filters", name), f"{name} must be an integer"))
         return None
+    # int() raises ValueError on thousands of digits; no year or month needs ten.
+    if len(text.lstrip("0")) > 9:
+        problems.append(Invalid(("filters", name), f"{name} is out of range"))
+        return None
     return int(text)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,16 @@ class CdrSelection:
     start: datetime
     end: datetime
     did_number: str | None = None
+
+
+# Export ids and file names are canonical UUID strings (the default factories of Export).
+EXPORT_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_export_key(text: str) -> bool:
+    """Whether ``text`` can be an export id or file name. Anything else names no export and
+    need not reach the database (PostgreSQL even errors on a NUL character in it)."""
+    return EXPORT_KEY.fullmatch(text) is not None
 
 
 @dataclass

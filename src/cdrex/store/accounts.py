@@ -14,12 +14,23 @@ from cdrex.store.db import Database
 from cdrex.store.schema import accounts, api_keys
 
 KEY_PREFIX_LENGTH = 12  # "cdrex_" + 6 random characters, shown in listings and logs
+NAME_LENGTH = accounts.c.name.type.length  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class Account:
     id: int
     name: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never the key itself, which is not stored."""
+
+    prefix: str
+    account: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class AccountError(Exception):
@@ -30,13 +41,26 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def check_account_name(name: str) -> None:
+    """Names are typed on command lines and printed in listings: keep them plain."""
+    if not name or len(name) > NAME_LENGTH:
+        raise AccountError(f"an account name has 1 to {NAME_LENGTH} characters")
+    if name != name.strip() or not name.isprintable():
+        raise AccountError(f"account name {name!r} has control characters or surrounding spaces")
+
+
 def create_account(db: Database, name: str) -> Account:
-    with db.write() as conn:
-        if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
-            raise AccountError(f"account {name!r} already exists")
-        account_id = conn.execute(
-            accounts.insert().values(name=name, created_at=datetime.now(UTC))
-        ).inserted_primary_key[0]
+    check_account_name(name)
+    exists = AccountError(f"account {name!r} already exists")
+    try:
+        with db.write() as conn:
+            if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
+                raise exists
+            account_id = conn.execute(
+                accounts.insert().values(name=name, created_at=datetime.now(UTC))
+            ).inserted_primary_key[0]
+    except sa.exc.IntegrityError:
+        raise exists from None  # created by someone else between our check and insert
     return Account(account_id, name)
 
 
@@ -47,6 +71,12 @@ def find_account(db: Database, name: str) -> Account:
     if found is None:
         raise AccountError(f"no account named {name!r}")
     return Account(found.id, found.name)
+
+
+def list_accounts(db: Database) -> list[Account]:
+    with db.read() as conn:
+        rows = conn.execute(sa.select(accounts.c.id, accounts.c.name).order_by(accounts.c.name))
+        return [Account(row.id, row.name) for row in rows]
 
 
 def create_api_key(db: Database, account: Account) -> str:
@@ -64,29 +94,49 @@ def create_api_key(db: Database, account: Account) -> str:
     return key
 
 
+def list_api_keys(db: Database, account: Account | None = None) -> list[KeyInfo]:
+    """Every key (of one account, if given), oldest first."""
+    query = (
+        sa.select(api_keys.c.prefix, accounts.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
+        .join(accounts, api_keys.c.account_id == accounts.c.id)
+        .order_by(api_keys.c.id)
+    )
+    if account is not None:
+        query = query.where(api_keys.c.account_id == account.id)
+    with db.read() as conn:
+        return [KeyInfo(*row) for row in conn.execute(query)]
+
+
 def revoke_api_key(db: Database, key_or_prefix: str) -> str:
     """Revoke one key, named by the key itself or its displayed prefix; return the prefix."""
+    given = key_or_prefix.strip()
     matches = (
-        api_keys.c.key_hash == hash_key(key_or_prefix)
-        if len(key_or_prefix) > KEY_PREFIX_LENGTH
-        else api_keys.c.prefix == key_or_prefix
+        api_keys.c.key_hash == hash_key(given)
+        if len(given) > KEY_PREFIX_LENGTH
+        else api_keys.c.prefix == given
     )
     with db.write() as conn:
         found = conn.execute(
-            sa.select(api_keys.c.id, api_keys.c.prefix).where(
-                matches, api_keys.c.revoked_at.is_(None)
-            )
+            sa.select(api_keys.c.id, api_keys.c.prefix, api_keys.c.revoked_at).where(matches)
         ).all()
-        if len(found) != 1:
-            raise AccountError(
-                "no active key matches" if not found else "prefix matches several keys"
-            )
+        active = [row for row in found if row.revoked_at is None]
+        if len(active) != 1:
+            raise AccountError(_no_single_key(given, found, active))
         conn.execute(
             api_keys.update()
-            .where(api_keys.c.id == found[0].id)
+            .where(api_keys.c.id == active[0].id)
             .values(revoked_at=datetime.now(UTC))
         )
-    return found[0].prefix
+    return active[0].prefix
+
+
+def _no_single_key(given: str, found: list, active: list) -> str:
+    shown = given if len(given) <= KEY_PREFIX_LENGTH else given[:KEY_PREFIX_LENGTH] + "…"
+    if active:
+        return f"prefix {shown!r} matches {len(active)} keys: give the whole key"
+    if found:
+        return f"key {shown!r} is already revoked"
+    return f"no key matches {shown!r}"
 
 
 _ACCOUNT_FOR_KEY = (

@@ -1,0 +1,318 @@
+"""Benchmark (b): GET /v3/cdr_exports with 50 exports on the page, under load.
+
+wrk, 64 connections, against two servers run the same way (one process, uvicorn with
+uvloop and httptools, access log on):
+  - cdrex: ``cdrex serve --workers 0`` on a data dir with one account holding 60 exports
+    (40 completed, so their ``url`` is rendered; 60 so the page is full and the total is
+    counted) and another account holding 100;
+  - bare: a one-route Starlette app returning the very bytes cdrex answered, with the
+    same Content-Type: the cost of the server and framework alone.
+Runs alternate between the two; figures are medians.
+
+Target: cdrex at least 50% of the bare app's requests/s. p99 latency is reported for both.
+With --granian, both apps are also measured under granian (one worker, uvloop), for the
+README's choice of production server. Exit status 1 when the target is missed.
+
+Usage: .venv/bin/python bench/list_endpoint.py [--runs 3] [--duration 10] [--granian]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _common import BENCH, PYTHON, WORK, cdrex, load_note, median, verdict
+from cdrex.exports.filters import parse_month_filters
+from cdrex.exports.model import Export, ExportType
+from cdrex.exports.window import exportable_months
+from cdrex.pipeline.sinks import LocalFiles
+from cdrex.settings import Settings
+from cdrex.store.accounts import find_account
+from cdrex.store.db import Database
+from cdrex.store.exports import insert_export
+from cdrex.worker.jobs import ExportWorker
+
+DATA = WORK / "list-endpoint"
+KEY_FILE = DATA / "api-key"  # a key is shown once, at creation: kept for reruns
+ACCOUNT, OTHER = "bench-list", "bench-list-other"
+EXPORTS, COMPLETED, OTHER_EXPORTS = 60, 40, 100
+PAGE_SIZE = 50  # the API's default page size
+LIST_PATH = "/v3/cdr_exports"
+JSONAPI = "application/vnd.api+json"
+CONNECTIONS = 64
+TARGET = 0.5
+GRANIAN = str(Path(PYTHON).parent / "granian")
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+def export_count(name: str) -> int:
+    database = DATA / "cdrex.sqlite3"
+    if not database.exists():
+        return 0
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        try:
+            return conn.execute(
+                "SELECT count(*) FROM exports JOIN accounts ON accounts.id = account_id "
+                "WHERE accounts.name = ?", (name,)
+            ).fetchone()[0]
+        except sqlite3.OperationalError:  # no schema yet
+            return 0
+
+
+def prepare_data() -> str:
+    """The data dir and the account's API key; reused when already there."""
+    if KEY_FILE.exists() and export_count(ACCOUNT) == EXPORTS:
+        print(f"reusing data in {DATA}")
+        return KEY_FILE.read_text().strip()
+    print(f"creating data in {DATA}...", flush=True)
+    for path in DATA.glob("cdrex.sqlite3*"):
+        path.unlink()
+    for name in (ACCOUNT, OTHER):
+        cdrex(DATA, "accounts", "create", name)
+    key = cdrex(DATA, "keys", "create", "--account", ACCOUNT).strip()
+    settings = Settings.from_env(data_dir=DATA)
+    db = Database(settings.resolved_database_url)
+    add_exports(db, settings, ACCOUNT, EXPORTS)
+    worker = ExportWorker(db, LocalFiles(settings.files_dir), settings)
+    for _ in range(COMPLETED):  # the oldest pending first: this account's
+        worker.run_once()
+    add_exports(db, settings, OTHER, OTHER_EXPORTS)
+    KEY_FILE.write_text(key + "\n")
+    KEY_FILE.chmod(0o600)
+    return key
+
+
+def add_exports(db: Database, settings: Settings, name: str, count: int) -> None:
+    """Exports as POST /v3/cdr_exports makes them: each exportable month, some per DID."""
+    account = find_account(db, name)
+    now = datetime.now(UTC)
+    months = exportable_months(now, settings.export_window_months)
+    for number in range(count):
+        year, month = months[number % len(months)]
+        raw = {"year": str(year), "month": str(month)}
+        if number % 3 == 0:
+            raw["did_number"] = f"4477000{number:05d}"
+        filters, selection = parse_month_filters(raw, now, settings.export_window_months)
+        created = now - timedelta(seconds=count - number)  # oldest first, one a second
+        insert_export(db, Export(account_id=account.id, api_version="2017-09-18",
+                                 export_type=ExportType.CDR_IN, filters=filters,
+                                 selection=selection, created_at=created))
+
+
+# --- servers --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{LIST_PATH}"
+
+
+def uvicorn_servers(
+    body_file: Path, content_type: str, cdrex_port: int, bare_port: int
+) -> tuple[Server, Server]:
+    product = Server("cdrex", [PYTHON, "-m", "cdrex", "--data-dir", str(DATA), "serve",
+                               "--workers", "0", "--port", str(cdrex_port)], {}, cdrex_port)
+    # What `cdrex serve` gets from uvicorn.run()'s "auto" choices, spelled out: uvloop,
+    # httptools, access log on at level info, no proxy headers, one process.
+    bare = Server("bare", [PYTHON, "-m", "uvicorn", "--factory", "_asgi_apps:bare_app",
+                           "--app-dir", str(BENCH), "--port", str(bare_port),
+                           "--loop", "uvloop", "--http", "httptools", "--log-level", "info",
+                           "--no-proxy-headers"],
+                  {"BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type},
+                  bare_port)
+    return product, bare
+
+
+def granian_servers(body_file: Path, content_type: str) -> tuple[Server, Server]:
+    def server(name: str, factory: str, env: dict[str, str]) -> Server:
+        port = free_port()
+        return Server(name, [GRANIAN, "--interface", "asgi", "--workers", "1",
+                             "--loop", "uvloop", "--port", str(port), "--working-dir",
+                             str(BENCH), "--factory", f"_asgi_apps:{factory}"], env, port)
+
+    return (server("cdrex", "cdrex_app", {"CDREX_DATA_DIR": str(DATA)}),
+            server("bare", "bare_app", {"BENCH_BODY_FILE": str(body_file),
+                                        "BENCH_CONTENT_TYPE": content_type}))
+
+
+@contextmanager
+def running(server: Server, key: str) -> Iterator[None]:
+    log = DATA / f"server-{server.name}.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(server.command, stdout=output, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **server.env})
+    try:
+        wait_until_answering(server, key, process, log)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def get(url: str, key: str) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, headers={"Api-Key": key, "Accept": JSONAPI})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def wait_until_answering(server: Server, key: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited; see {log}")
+        try:
+            get(server.url, key)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{server.name} did not answer within 30 s; see {log}")
+
+
+# --- load -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: str  # "" when every response was 2xx and no socket failed
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+    return float(value) * _UNITS_MS[unit]
+
+
+def wrk(url: str, key: str, seconds: int) -> Load:
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+         "-H", f"Api-Key: {key}", "-H", f"Accept: {JSONAPI}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    errors = [line.strip() for line in output.splitlines()
+              if "Non-2xx" in line or "Socket errors" in line]
+    return Load(
+        float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        _latency_ms(output, "50"),
+        _latency_ms(output, "99"),
+        "; ".join(errors),
+    )
+
+
+def compare(servers: tuple[Server, Server], key: str, runs: int, seconds: int) -> dict:
+    """wrk runs alternating between the two servers (both up, the idle one costs nothing)."""
+    loads: dict[str, list[Load]] = {server.name: [] for server in servers}
+    with running(servers[0], key), running(servers[1], key):
+        for server in servers:
+            wrk(server.url, key, 2)  # warm-up: connections, caches, the thread pool
+        for number in range(1, runs + 1):
+            for server in servers:
+                load = wrk(server.url, key, seconds)
+                loads[server.name].append(load)
+                print(f"  run {number} {server.name:5}: {load.requests_per_second:8,.0f} req/s, "
+                      f"p99 {load.p99_ms:6.2f} ms{'  ' + load.errors if load.errors else ''}",
+                      flush=True)
+    return loads
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def summarise(label: str, loads: dict[str, list[Load]]) -> bool:
+    rps = {name: median([load.requests_per_second for load in runs])
+           for name, runs in loads.items()}
+    p99 = {name: median([load.p99_ms for load in runs]) for name, runs in loads.items()}
+    p50 = {name: median([load.p50_ms for load in runs]) for name, runs in loads.items()}
+    errors = sorted({load.errors for runs in loads.values() for load in runs if load.errors})
+    ratio = rps["cdrex"] / rps["bare"]
+    print(f"\n{label}: GET {LIST_PATH} ({PAGE_SIZE} on the page), {CONNECTIONS} connections")
+    for name in ("bare", "cdrex"):
+        print(f"  {name:5} {rps[name]:9,.0f} req/s   p50 {p50[name]:6.2f} ms   "
+              f"p99 {p99[name]:6.2f} ms")
+    print(f"  ratio cdrex / bare: {ratio:.2f} of the requests/s (target >= {TARGET}: "
+          f"{verdict(ratio >= TARGET)}), p99 {p99['cdrex'] / p99['bare']:.2f}x the bare p99")
+    if errors:
+        print(f"  ERRORS: {errors}")
+    return ratio >= TARGET and not errors
+
+
+def capture_body(server: Server, key: str) -> tuple[str, bytes]:
+    """The real response, checked: a full page of the account's exports and the total."""
+    status, content_type, body = get(server.url, key)
+    document = json.loads(body)
+    assert status == 200, status
+    assert len(document["data"]) == PAGE_SIZE, len(document["data"])
+    assert document["meta"]["total_records"] == EXPORTS, document["meta"]
+    return content_type, body
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per server")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--granian", action="store_true", help="also measure under granian")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    print(f"start: {load_note()}")
+    key = prepare_data()
+    body_file = DATA / "list-response.json"
+    ports = free_port(), free_port()  # the same for capture and load: the same bytes
+    product, _ = uvicorn_servers(body_file, "", *ports)
+    with running(product, key):
+        content_type, body = capture_body(product, key)
+    body_file.write_bytes(body)
+    print(f"captured {len(body):,} bytes of {content_type} from cdrex")
+
+    print("uvicorn:")
+    ok = summarise("uvicorn", compare(uvicorn_servers(body_file, content_type, *ports), key,
+                                      args.runs, args.duration))
+    if args.granian:
+        print("granian:")
+        summarise("granian (informative)", compare(granian_servers(body_file, content_type),
+                                                   key, args.runs, args.duration))
+    print(f"end: {load_note()}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
