@@ -40,7 +40,7 @@ def postgres_available() -> str | None:
     try:
         with _admin_connection() as conn:
             conn.execute("SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means: skip, with the reason
+    except Exception as error:
         return f"no PostgreSQL at {POSTGRES_URL}: {error}"
     return None
 

@@ -160,7 +160,8 @@ def test_keys_revoke_by_key_or_prefix(cli_service: Service) -> None:
     cli_service.cli("keys", "revoke", second[:12])
     assert api_status(cli_service, second) == 401
 
-    assert_cli_error(cli_service.cli("keys", "revoke", first, check=False), "already revoked")
+    as_listed = listed[0].split("\t")[0]  # the first key's prefix, with its "…"
+    assert_cli_error(cli_service.cli("keys", "revoke", as_listed, check=False), "already revoked")
     assert_cli_error(
         cli_service.cli("keys", "revoke", "cdrex_nosuch", check=False), "no key matches"
     )

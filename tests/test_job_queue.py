@@ -99,6 +99,7 @@ def test_sweep_deletes_exports_and_files_after_retention(database, tmp_path) -> 
     assert export.completed_at is not None
     assert sweep(database, files, settings, export.completed_at + timedelta(days=29)) == 0
     assert path.exists()
-    assert sweep(database, files, settings, export.completed_at + timedelta(days=30, seconds=1)) == 1
+    expired = export.completed_at + timedelta(days=30, seconds=1)
+    assert sweep(database, files, settings, expired) == 1
     assert not path.exists()
     assert store.get_export(database, account.id, export_id) is None

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+
 from conftest import JSONAPI
 
 ROWS = 150_000

@@ -8,6 +8,7 @@ progress bars and logs go to stderr. Operator mistakes and database failures end
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import sys
@@ -51,7 +52,7 @@ def _first_line(error: BaseException) -> str:
 
 def open_database(settings: Settings) -> Database:
     """The database, migrated to the newest schema (zero set-up on the embedded default)."""
-    from cdrex.store.migrate import upgrade  # Alembic is slow to import: only when needed
+    from cdrex.store.migrate import upgrade  # Alembic is slow to import; --help needs none
 
     try:
         db = Database(settings.resolved_database_url)
@@ -171,9 +172,9 @@ def _url_host(host: str) -> str:
 
 def _print_demo_banner(key: str, base: str) -> None:
     now = datetime.now(UTC)
-    body = (
-        '{"data":{"type":"cdr_exports","attributes":{"filters":'
-        f'{{"year":{now.year},"month":{now.month}}}}}}}}}'
+    filters = {"year": now.year, "month": now.month}
+    body = json.dumps(
+        {"data": {"type": "cdr_exports", "attributes": {"filters": filters}}}, separators=(",", ":")
     )
     headers = f"-H 'Api-Key: {key}' -H 'Accept: application/vnd.api+json'"
     click.echo(
@@ -212,7 +213,7 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--account", "account_name", required=True)
+@click.option("--account", "account_name", metavar="NAME", required=True)
 @click.pass_obj
 def keys_create(settings: Settings, account_name: str) -> None:
     """Create an API key; the key alone is printed, once."""
@@ -221,7 +222,7 @@ def keys_create(settings: Settings, account_name: str) -> None:
 
 
 @keys.command("list")
-@click.option("--account", "account_name", help="Only this account's keys.")
+@click.option("--account", "account_name", metavar="NAME", help="Only this account's keys.")
 @click.pass_obj
 def keys_list(settings: Settings, account_name: str | None) -> None:
     """List keys by their displayed prefix: prefix, account, created, revoked (UTC)."""
@@ -252,7 +253,7 @@ def cdrs() -> None:
 
 @cdrs.command("import")
 @click.argument("file", type=click.File("rb"))
-@click.option("--account", "account_name", required=True)
+@click.option("--account", "account_name", metavar="NAME", required=True)
 @click.pass_obj
 def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
     """Import inbound CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
@@ -273,13 +274,21 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
 
 
 @cdrs.command("generate")
-@click.option("--account", "account_name", required=True)
+@click.option("--account", "account_name", metavar="NAME", required=True)
 @click.option("--rows", default=10_000, show_default=True, type=click.IntRange(min=0))
-@click.option("--months", default=3, show_default=True, type=click.IntRange(1, 120))
-@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same calls.")
+@click.option(
+    "--months",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 120),
+    help="How many months, counting the current one, the calls spread over.",
+)
+@click.option(
+    "--seed", default=1, show_default=True, type=int, help="Same seed, same calls (all day)."
+)
 @click.pass_obj
 def cdrs_generate(settings: Settings, account_name: str, rows: int, months: int, seed: int) -> None:
-    """Generate realistic synthetic inbound CDRs over the last MONTHS months."""
+    """Generate realistic synthetic inbound CDRs over the last --months months."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name)
     generated = generate_inbound(rows, months, datetime.now(UTC), seed=seed)

@@ -51,16 +51,22 @@ async def list_exports(request: Request, version: ApiVersion) -> Response:
     check_accept(request)
     account = await context.authenticate(request)
     query = parse_list_query(request.query_params, version)
-    page, total = await context.read(
-        export_store.list_exports, context.db, account.id, query.sort, query.offset,
-        query.page_size,
-    )
     base = context.base_url(request)
-    return JsonApiResponse({
-        "data": [resource(export, version, base, query.fields) for export in page],
-        "meta": meta(version, total_records=total),
-        "links": page_links(query, f"{base}/v3/{version.collection}", total),
-    })
+
+    async def document() -> Response:
+        page, total = await context.read(
+            export_store.list_exports, context.db, account.id, query.sort, query.offset,
+            query.page_size,
+        )
+        return JsonApiResponse({
+            "data": [resource(export, version, base, query.fields) for export in page],
+            "meta": meta(version, total_records=total),
+            "links": page_links(query, f"{base}/v3/{version.collection}", total),
+        })
+
+    # Everything the page depends on besides the database (see ResponseCache).
+    key = ("list", account.id, version.name, base, request.url.query)
+    return await context.responses.get(key, document)
 
 
 async def show_export(request: Request, version: ApiVersion) -> Response:

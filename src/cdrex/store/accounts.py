@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -109,7 +111,7 @@ def list_api_keys(db: Database, account: Account | None = None) -> list[KeyInfo]
 
 def revoke_api_key(db: Database, key_or_prefix: str) -> str:
     """Revoke one key, named by the key itself or its displayed prefix; return the prefix."""
-    given = key_or_prefix.strip()
+    given = key_or_prefix.strip().removesuffix("…")  # as `keys list` shows a prefix
     matches = (
         api_keys.c.key_hash == hash_key(given)
         if len(given) > KEY_PREFIX_LENGTH
@@ -146,13 +148,35 @@ _ACCOUNT_FOR_KEY = (
 )
 
 
+@functools.cache
+def _driver_sql(dialect: sa.Dialect) -> str:
+    return str(_ACCOUNT_FOR_KEY.compile(dialect=dialect))
+
+
 def account_for_key(db: Database, key: str) -> Account | None:
     """The account an active API key belongs to, or None."""
+    # Every API request runs this, so it goes straight to the driver on a pooled
+    # connection: a Connection's per-execution work and the BEGIN/ROLLBACK it wraps
+    # around one SELECT took 110 us on SQLite, this takes 25 us.
+    raw = db.engine.raw_connection()
+    try:
+        return account_for_key_on(raw, db.engine.dialect, key)
+    finally:
+        raw.close()  # back to the pool, which rolls back whatever the driver began
+
+
+def account_for_key_on(connection: Any, dialect: sa.Dialect, key: str) -> Account | None:
+    """``account_for_key`` on a driver (DB-API) connection of ``dialect``."""
     digest = hash_key(key)
-    with db.engine.connect() as conn:
-        row = conn.execute(_ACCOUNT_FOR_KEY, {"key_hash": digest}).first()
+    params = (digest,) if dialect.positional else {"key_hash": digest}
+    cursor = connection.cursor()
+    try:
+        cursor.execute(_driver_sql(dialect), params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
     # The lookup goes through an index on the hash; comparing in constant time as well
     # keeps the check free of timing differences on the key material.
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
+    if row is None or not hmac.compare_digest(row[2], digest):
         return None
-    return Account(row.id, row.name)
+    return Account(row[0], row[1])

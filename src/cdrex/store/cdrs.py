@@ -62,12 +62,19 @@ def _postgres_insert(conn: sa.Connection, account_id: int, batches: Batches) -> 
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     # Binary COPY: the fastest way in, and it spares the client formatting every value
     # as text, which matters because parsing the file already keeps this process busy.
-    with cursor.copy(f"COPY {cdrs_in.name} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_BINARY_TYPES)
-        for batch in batches:
-            for record in batch:
-                copy.write_row((account_id, *record))
-            total += len(batch)
+    statement = f"COPY {cdrs_in.name} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    driver_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with cursor.copy(statement) as copy:
+            copy.set_types(_BINARY_TYPES)
+            for batch in batches:
+                for record in batch:
+                    copy.write_row((account_id, *record))
+                total += len(batch)
+    except driver_error as error:
+        # Raised past SQLAlchemy: give callers the error it would have raised, so that
+        # the same except clause serves both backends.
+        raise sa.exc.DBAPIError.instance(statement, None, error, driver_error) from error
     return total
 
 

@@ -2,35 +2,84 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import orjson
 import sqlalchemy as sa
 
 from cdrex.exports.model import CdrSelection, Export, ExportStatus, ExportType
 from cdrex.store.db import Database
-from cdrex.store.schema import exports
+from cdrex.store.schema import UtcDateTime, exports
 
 SORTABLE = {"status": exports.c.status, "created_at": exports.c.created_at}
+_TYPES = {member.value: member for member in ExportType}  # a dict lookup: Enum() is slower
+_STATUSES = {member.value: member for member in ExportStatus}
 
 
-def _to_export(row: sa.Row) -> Export:
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as _EXPORT_COLUMNS reads it, as an aware UTC datetime."""
+    if isinstance(value, str):  # SQLite: the naive UTC text SQLAlchemy's DateTime wrote
+        return datetime.fromisoformat(value + "+00:00")
+    return value.astimezone(UTC) if value is not None else None
+
+
+# Every query that makes Exports selects these, in this order, and _to_export unpacks them
+# by position. A list page converts up to 100 rows per request, and both SQLAlchemy's
+# processing of them (a regex per SQLite timestamp, then a time zone replace; json.loads)
+# and its Row attribute access cost more than the query: so the timestamps and filters are
+# read as the driver returns them (type_coerce to String only skips the processing: on
+# PostgreSQL the driver still returns datetimes and dicts) and converted here instead.
+_EXPORT_FIELDS = (
+    "id", "account_id", "api_version", "export_type", "filters", "period_start", "period_end",
+    "did_number", "created_at", "file_name", "status", "attempts", "completed_at",
+    "row_count", "byte_size", "sha256", "failure_reason",
+)
+_EXPORT_COLUMNS = [
+    sa.type_coerce(column, sa.String).label(name)
+    if isinstance(column.type, UtcDateTime | sa.JSON) else column
+    for name, column in ((name, exports.c[name]) for name in _EXPORT_FIELDS)
+]
+
+
+def _to_export(row: Sequence) -> Export:
+    """An Export from a row of _EXPORT_COLUMNS."""
+    (id_, account_id, api_version, export_type, filters, period_start, period_end, did_number,
+     created_at, file_name, status, attempts, completed_at, row_count, byte_size, sha256,
+     failure_reason) = row
     return Export(
-        id=row.id,
-        account_id=row.account_id,
-        api_version=row.api_version,
-        export_type=ExportType(row.export_type),
-        filters=row.filters,
-        selection=CdrSelection(row.period_start, row.period_end, row.did_number),
-        created_at=row.created_at,
-        file_name=row.file_name,
-        status=ExportStatus(row.status),
-        attempts=row.attempts,
-        completed_at=row.completed_at,
-        row_count=row.row_count,
-        byte_size=row.byte_size,
-        sha256=row.sha256,
-        failure_reason=row.failure_reason,
+        id=id_,
+        account_id=account_id,
+        api_version=api_version,
+        export_type=_TYPES[export_type],
+        filters=orjson.loads(filters) if isinstance(filters, str) else filters,
+        selection=CdrSelection(_utc(period_start), _utc(period_end), did_number),
+        created_at=_utc(created_at),
+        file_name=file_name,
+        status=_STATUSES[status],
+        attempts=attempts,
+        completed_at=_utc(completed_at),
+        row_count=row_count,
+        byte_size=byte_size,
+        sha256=sha256,
+        failure_reason=failure_reason,
+    )
+
+
+_MINE = exports.c.account_id == sa.bindparam("account_id")
+_COUNT = sa.select(sa.func.count()).where(_MINE)
+
+
+@functools.lru_cache(maxsize=64)
+def _page_query(sort: tuple[tuple[str, bool], ...]) -> sa.Select:
+    """One statement per sort order, built once: building and hashing a new statement
+    per request cost as much as running it."""
+    order = [SORTABLE[name].desc() if descending else SORTABLE[name] for name, descending in sort]
+    order += [exports.c.created_at, exports.c.id]  # stable pages whatever the sort
+    return (
+        sa.select(*_EXPORT_COLUMNS).where(_MINE).order_by(*order)
+        .offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
     )
 
 
@@ -54,14 +103,16 @@ def insert_export(db: Database, export: Export) -> None:
 
 
 def get_export(db: Database, account_id: int, export_id: str) -> Export | None:
-    query = sa.select(exports).where(exports.c.account_id == account_id, exports.c.id == export_id)
+    query = sa.select(*_EXPORT_COLUMNS).where(
+        exports.c.account_id == account_id, exports.c.id == export_id
+    )
     with db.read() as conn:
         row = conn.execute(query).first()
     return _to_export(row) if row else None
 
 
 def get_export_by_file(db: Database, account_id: int, file_name: str) -> Export | None:
-    query = sa.select(exports).where(
+    query = sa.select(*_EXPORT_COLUMNS).where(
         exports.c.account_id == account_id, exports.c.file_name == file_name
     )
     with db.read() as conn:
@@ -77,17 +128,15 @@ def list_exports(
     limit: int,
 ) -> tuple[list[Export], int]:
     """One page of the account's exports and the total count; sort is (field, descending)."""
-    order = [SORTABLE[name].desc() if descending else SORTABLE[name] for name, descending in sort]
-    order += [exports.c.created_at, exports.c.id]  # stable pages whatever the sort
-    mine = exports.c.account_id == account_id
-    page = sa.select(exports).where(mine).order_by(*order).offset(offset).limit(limit)
+    page = _page_query(tuple(sort))
     with db.read() as conn:
-        rows = conn.execute(page).all()
+        rows = conn.execute(page, {"account_id": account_id, "offset": offset, "limit": limit})
+        rows = rows.all()
         # A full count only when the page does not already tell it.
         if (rows or offset == 0) and len(rows) < limit:
             total = offset + len(rows)
         else:
-            total = conn.execute(sa.select(sa.func.count()).where(mine)).scalar_one()
+            total = conn.execute(_COUNT, {"account_id": account_id}).scalar_one()
     return [_to_export(row) for row in rows], total
 
 
@@ -141,7 +190,7 @@ def claim_next_export(
                 attempts=exports.c.attempts + 1,
                 started_at=now,
             )
-            .returning(*exports.c)
+            .returning(*_EXPORT_COLUMNS)
         ).one()
     return _to_export(claimed)
 
@@ -212,6 +261,6 @@ def delete_finished_before(db: Database, before: datetime) -> list[Export]:
         exports.c.completed_at < before,
     )
     with db.write() as conn:
-        rows = conn.execute(sa.select(exports).where(finished)).all()
+        rows = conn.execute(sa.select(*_EXPORT_COLUMNS).where(finished)).all()
         conn.execute(exports.delete().where(exports.c.id.in_([row.id for row in rows])))
     return [_to_export(row) for row in rows]
