@@ -10,8 +10,15 @@ from starlette.routing import Route
 
 from cdrex.api import exports
 from cdrex.api.context import AppContext
-from cdrex.api.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from cdrex.api.errors import (
+    ApiError,
+    on_api_error,
+    on_database_unavailable,
+    on_http_exception,
+    on_unexpected,
+)
 from cdrex.api.versions import VERSIONS
+from cdrex.store.db import UNAVAILABLE_ERRORS
 
 FILE_SUFFIXES = (".csv",)
 
@@ -42,6 +49,7 @@ def create_app(context: AppContext) -> Starlette:
         exception_handlers={
             ApiError: on_api_error,
             HTTPException: on_http_exception,
+            **dict.fromkeys(UNAVAILABLE_ERRORS, on_database_unavailable),
             Exception: on_unexpected,
         },
     )

@@ -68,6 +68,7 @@ class AppContext:
     export_created: Callable[[], None] = lambda: None  # wakes idle in-process workers
     reader: SqliteReader | None = field(init=False)  # None on PostgreSQL
     responses: ResponseCache = field(init=False)
+    _bases: dict[tuple, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reader = sqlite_reader(self.db)
@@ -91,7 +92,19 @@ class AppContext:
         return await run_in_threadpool(function, *args, **kwargs)
 
     def base_url(self, request: Request) -> str:
-        return self.settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
+        """``scheme://host[:port]`` for links: the configured public URL, else the request's."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        # Building request.url parses the whole URL, a tenth of a cached list response's
+        # time; the base depends only on the scheme, the Host header and the server address.
+        key = (request.scope.get("scheme"), request.headers.get("host"),
+               request.scope.get("server"))
+        base = self._bases.get(key)
+        if base is None:
+            if len(self._bases) >= 64:  # Host is the client's to choose: keep this small
+                self._bases.clear()
+            base = self._bases[key] = f"{request.url.scheme}://{request.url.netloc}"
+        return base
 
     async def authenticate(self, request: Request) -> Account:
         key = request.headers.get("api-key")

@@ -102,6 +102,14 @@ async def on_http_exception(request: Request, error: Exception) -> Response:
                           dict(error.headers or {}))
 
 
+async def on_database_unavailable(request: Request, error: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+    return error_response(
+        503, [error_object(503, "The database is unavailable; try again shortly.")],
+        {"Retry-After": "1"},
+    )
+
+
 async def on_unexpected(request: Request, error: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return error_response(500, [error_object(500, "The server could not handle the request.")])

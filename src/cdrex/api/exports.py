@@ -65,7 +65,7 @@ async def list_exports(request: Request, version: ApiVersion) -> Response:
         })
 
     # Everything the page depends on besides the database (see ResponseCache).
-    key = ("list", account.id, version.name, base, request.url.query)
+    key = ("list", account.id, version.name, base, request.scope["query_string"])
     return await context.responses.get(key, document)
 
 

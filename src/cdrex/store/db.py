@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
+
+# Errors that mean the database cannot answer right now (down, restarting, locked for
+# longer than the busy timeout): callers should retry later, it is not a bug.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,  # from raw driver connections, which SQLAlchemy does not wrap
+    psycopg.InterfaceError,
+)
 
 
 class Database:
