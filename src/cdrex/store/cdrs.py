@@ -38,9 +38,8 @@ sqlite3.register_adapter(datetime, _sqlite_timestamp)
 
 def insert_inbound(db: Database, account_id: int, batches: Batches) -> int:
     """Insert batches of parsed records (naive UTC timestamps, as cdrex.cdrs.records makes
-    them) in one transaction: all of them or, on error, none."""
-    with db.write() as conn:
-        return _INSERTERS[conn.dialect.name](conn, int(account_id), batches)
+    them) atomically: all of them or, on error, none."""
+    return _INSERTERS[db.engine.dialect.name](db, int(account_id), batches)
 
 
 def _binary_copy_type(column: sa.Column) -> str:
@@ -57,7 +56,12 @@ def _binary_copy_type(column: sa.Column) -> str:
 _BINARY_TYPES = [_binary_copy_type(cdrs_in.c[name]) for name in INBOUND_NAMES]
 
 
-def _postgres_insert(conn: sa.Connection, account_id: int, batches: Batches) -> int:
+def _postgres_insert(db: Database, account_id: int, batches: Batches) -> int:
+    with db.write() as conn:
+        return _copy_in(conn, account_id, batches)
+
+
+def _copy_in(conn: sa.Connection, account_id: int, batches: Batches) -> int:
     total = 0
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     # Binary COPY: the fastest way in, and it spares the client formatting every value
@@ -78,18 +82,51 @@ def _postgres_insert(conn: sa.Connection, account_id: int, batches: Batches) -> 
     return total
 
 
-def _sqlite_insert(conn: sa.Connection, account_id: int, batches: Batches) -> int:
-    total = 0
-    # The account is the same for every row: a literal (an int) spares a tuple per row.
-    marks = ", ".join("?" * len(INBOUND_FIELDS))
-    sql = f"INSERT INTO {cdrs_in.name} ({_COLUMNS}) VALUES ({account_id}, {marks})"
-    for batch in batches:
-        conn.exec_driver_sql(sql, batch)
-        total += len(batch)
+_RECORD_COLUMNS = ", ".join(field.name for field in INBOUND_FIELDS)
+
+
+def _sqlite_insert(db: Database, account_id: int, batches: Batches) -> int:
+    """Stage the rows in a TEMP table, then copy them in one short write transaction.
+
+    SQLite has one write lock per database file, and the temp database has its own: a
+    long import parses and stages without holding the lock the API and the workers need,
+    and holds it only for the final INSERT ... SELECT, which runs at SQLite's own speed.
+    A bad row stops the import before anything reaches cdrs_in.
+    """
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection  # autocommit: we issue BEGIN ourselves
+        raw.execute(f"CREATE TEMP TABLE import_staging ({_RECORD_COLUMNS})")
+        try:
+            total = _stage(raw, batches)
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                raw.execute(  # ORDER BY rowid: file order is insertion order (export ties)
+                    f"INSERT INTO main.{cdrs_in.name} ({_COLUMNS}) SELECT {account_id}, "
+                    f"{_RECORD_COLUMNS} FROM temp.import_staging ORDER BY rowid"
+                )
+                raw.execute("COMMIT")
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+        finally:
+            raw.execute("DROP TABLE temp.import_staging")
     return total
 
 
-_INSERTERS: dict[str, Callable[[sa.Connection, int, Batches], int]] = {
+def _stage(raw: sqlite3.Connection, batches: Batches) -> int:
+    total = 0
+    marks = ", ".join("?" * len(INBOUND_FIELDS))
+    raw.execute("BEGIN")  # one transaction for all batches: no journal sync per batch
+    try:
+        for batch in batches:
+            raw.executemany(f"INSERT INTO temp.import_staging VALUES ({marks})", batch)
+            total += len(batch)
+    finally:
+        raw.execute("COMMIT")  # temp data only; it is dropped on error
+    return total
+
+
+_INSERTERS: dict[str, Callable[[Database, int, Batches], int]] = {
     "postgresql": _postgres_insert,
     "sqlite": _sqlite_insert,
 }
