@@ -4,6 +4,7 @@ it recovers by itself when the database is back."""
 from __future__ import annotations
 
 import pytest
+
 from conftest import _admin_connection, assert_error, create_export
 
 pytestmark = pytest.mark.postgres

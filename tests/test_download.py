@@ -344,11 +344,6 @@ def test_file_selects_the_month_on_call_start(calls: Calls) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline/sources.py orders ties `id DESC`, i.e. the last inserted first; the "
-    "brief and cdr-record.md ask for ties in insertion order (pipeline/ is not ours to fix)",
-)
 def test_calls_at_the_same_second_keep_their_insertion_order(calls: Calls) -> None:
     export = create_export(calls.client, months_back=2, did_number=TIE_DID)
     url = wait_completed(calls.client, export["id"])["attributes"]["url"]

@@ -19,7 +19,7 @@ from cdrex.api.bodies import read_body, resource_attributes
 from cdrex.api.context import AppContext, context_of
 from cdrex.api.documents import meta, resource
 from cdrex.api.errors import ApiError, JsonApiResponse, error_object, json_pointer, not_found
-from cdrex.api.listing import page_links, parse_list_query
+from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
 from cdrex.api.versions import ApiVersion
 from cdrex.exports.errors import ValidationFailed
@@ -50,7 +50,7 @@ async def list_exports(request: Request, version: ApiVersion) -> Response:
     context = context_of(request)
     check_accept(request)
     account = await context.authenticate(request)
-    query = parse_list_query(request.query_params, version)
+    query = cached_list_query(request.scope["query_string"], version.name)
     base = context.base_url(request)
 
     async def document() -> Response:

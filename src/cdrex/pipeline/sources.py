@@ -144,16 +144,14 @@ def _batch_csv(
     """The batch's CSV lines: its fast lines if they pass the check, else general ones."""
     fast = [line for _, line, _ in batch if line is not None]
     text = "\n".join(fast)
-    fast_ok = _plain(text, len(fast), separators)
-    if fast_ok and len(fast) == len(batch):
-        return text + "\n"  # the common case: every row took the fast line
-    failed = [] if fast_ok else [
-        id_ for id_, line, _ in batch if line is not None and not _plain(line, 1, separators)
-    ]
-    redone = general(failed) if failed else {}
+    if _plain(text, len(fast), separators):
+        if len(fast) == len(batch):
+            return text + "\n"  # the common case: every row took the fast line
+        return "\n".join([slow if line is None else line for _, line, slow in batch]) + "\n"
+    failed = [id_ for id_, line, _ in batch if line is not None and not _plain(line, 1, separators)]
+    redone = general(failed)
     return "\n".join([
-        general_line if line is None else redone.get(id_, line)
-        for id_, line, general_line in batch
+        slow if line is None else redone.get(id_, line) for id_, line, slow in batch
     ]) + "\n"
 
 
@@ -185,7 +183,7 @@ def _params(account_id: int, selection: CdrSelection, timestamp: Callable[[datet
     }
 
 
-ORDER = "ORDER BY time_start DESC, id DESC"  # newest first, ties in insertion order
+ORDER = "ORDER BY time_start DESC, id"  # newest first, ties in insertion order
 
 
 def sqlite_csv(
