@@ -102,22 +102,19 @@ def insert_export(db: Database, export: Export) -> None:
         )
 
 
-def get_export(db: Database, account_id: int, export_id: str) -> Export | None:
-    query = sa.select(*_EXPORT_COLUMNS).where(
-        exports.c.account_id == account_id, exports.c.id == export_id
-    )
+def _find_one(db: Database, account_id: int, matches: sa.ColumnElement[bool]) -> Export | None:
+    query = sa.select(*_EXPORT_COLUMNS).where(exports.c.account_id == account_id, matches)
     with db.read() as conn:
         row = conn.execute(query).first()
     return _to_export(row) if row else None
+
+
+def get_export(db: Database, account_id: int, export_id: str) -> Export | None:
+    return _find_one(db, account_id, exports.c.id == export_id)
 
 
 def get_export_by_file(db: Database, account_id: int, file_name: str) -> Export | None:
-    query = sa.select(*_EXPORT_COLUMNS).where(
-        exports.c.account_id == account_id, exports.c.file_name == file_name
-    )
-    with db.read() as conn:
-        row = conn.execute(query).first()
-    return _to_export(row) if row else None
+    return _find_one(db, account_id, exports.c.file_name == file_name)
 
 
 def list_exports(
