@@ -134,7 +134,7 @@ def baseline_sql(fmt: FileFormat, account_id: int, selection: CdrSelection) -> s
         f"SELECT {columns} FROM cdrs_in WHERE account_id = {account_id}"
         f" AND time_start >= '{_sqlite_time(selection.start)}'"
         f" AND time_start < '{_sqlite_time(selection.end)}'"
-        " ORDER BY time_start DESC, id DESC;"
+        " ORDER BY time_start DESC, id;"
     )
 
 
