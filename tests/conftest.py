@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,24 +151,32 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def make_service(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> Iterator:
-    """Builds services on the test's backend; every service gets its own database."""
+def _service_factory(
+    request: pytest.FixtureRequest, backend: str, new_data_dir: Callable[[], Path]
+) -> Iterator[Callable[..., Service]]:
+    """Builds (unstarted) services on ``backend``, each with its own data directory and
+    database; stops them all at the end."""
     services: list[Service] = []
 
     def make(**extra_env: str) -> Service:
         url = None
         if backend == "postgres":
             url = request.getfixturevalue("postgres_database_factory")()
-        data_dir = tmp_path / f"data-{len(services)}"
-        data_dir.mkdir()
-        service = Service(data_dir, url, {**FAST_WORKERS, **extra_env})
+        service = Service(new_data_dir(), url, {**FAST_WORKERS, **extra_env})
         services.append(service)
         return service
 
     yield make
     for service in services:
         service.stop()
+
+
+@pytest.fixture
+def make_service(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, backend: str
+) -> Iterator:
+    """Builds services on the test's backend; every service gets its own database."""
+    yield from _service_factory(request, backend, lambda: tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture
@@ -214,21 +222,9 @@ def new_api_service(
     api_backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator:
     """Builds (unstarted) services on ``api_backend``; all are stopped at the end."""
-    databases = (
-        request.getfixturevalue("postgres_database_factory") if api_backend == "postgres" else None
+    yield from _service_factory(
+        request, api_backend, lambda: tmp_path_factory.mktemp(f"api-{api_backend}")
     )
-    services: list[Service] = []
-
-    def make(**extra_env: str) -> Service:
-        url = databases() if databases else None
-        data_dir = tmp_path_factory.mktemp(f"api-{api_backend}")
-        service = Service(data_dir, url, {**FAST_WORKERS, **extra_env})
-        services.append(service)
-        return service
-
-    yield make
-    for service in services:
-        service.stop()
 
 
 @pytest.fixture(scope="session")
