@@ -125,7 +125,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
-    from cdrex.pipeline.sinks import LocalFiles
+    from cdrex.pipeline.sinks import open_file_store
     from cdrex.worker.threads import WorkerThreads
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
@@ -134,7 +134,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     if demo:
         key = _prepare_demo(db, settings)
         _print_demo_banner(key, settings.public_url or f"http://{_url_host(host)}:{port}")
-    files = LocalFiles(settings.files_dir)
+    files = open_file_store(settings)
     threads = WorkerThreads(db, files, settings, workers)
     threads.start()
     app = create_app(AppContext(db, files, settings, export_created=threads.notify))

@@ -23,6 +23,17 @@ class Settings:
     max_attempts: int = 3  # a job claimed this many times without finishing becomes Failed
     poll_seconds: float = 1.0  # idle workers look for new jobs at least this often
     sweep_seconds: int = 3600  # how often expired exports are deleted
+    # Export files: None keeps them under data_dir; "s3://bucket/prefix" puts them in
+    # S3-compatible storage (credentials: the usual AWS_* variables boto3 reads).
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO; None: AWS
+    s3_region: str = "us-east-1"
+    s3_downloads: str = "stream"  # "stream" through the API, or "redirect" to a presigned URL
+    s3_presign_seconds: int = 300  # how long a presigned download URL stays valid
+    # PostgreSQL CDR partitions (one per month of call start).
+    partitions_ahead_months: int = 3  # created ahead of the current month
+    cdr_retention_months: int = 1  # kept past the exportable window, then dropped whole
+    gzip_level: int = 1  # ISA-L level (0-3) for .csv.gz files; see bench/gzip_levels.py
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -36,6 +47,14 @@ class Settings:
             max_attempts=_env_int("CDREX_MAX_ATTEMPTS", 3),
             poll_seconds=float(os.environ.get("CDREX_POLL_SECONDS") or 1.0),
             sweep_seconds=_env_int("CDREX_SWEEP_SECONDS", 3600),
+            storage_url=os.environ.get("CDREX_STORAGE_URL") or None,
+            s3_endpoint_url=os.environ.get("CDREX_S3_ENDPOINT_URL") or None,
+            s3_region=os.environ.get("CDREX_S3_REGION") or "us-east-1",
+            s3_downloads=os.environ.get("CDREX_S3_DOWNLOADS") or "stream",
+            s3_presign_seconds=_env_int("CDREX_S3_PRESIGN_SECONDS", 300),
+            partitions_ahead_months=_env_int("CDREX_PARTITIONS_AHEAD_MONTHS", 3),
+            cdr_retention_months=_env_int("CDREX_CDR_RETENTION_MONTHS", 1),
+            gzip_level=_env_int("CDREX_GZIP_LEVEL", 1),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+from cdrex.settings import Settings
+
+
+class FileStore(Protocol):
+    """Where export files live. A file only ever appears whole under its final name."""
+
+    def writer(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """Bytes written become the file ``name`` when the block exits without error."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+    def delete_stale_partials(self, older_than: float) -> int:
+        """Remove unfinished writes (left by killed workers) older than a Unix time."""
+        ...
+
+
+def open_file_store(settings: Settings) -> FileStore:
+    """The store CDREX_STORAGE_URL names; export files under data_dir when it is unset."""
+    return LocalFiles(settings.files_dir)
 
 
 class LocalFiles:
