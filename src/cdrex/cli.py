@@ -1,4 +1,4 @@
-"""The operator's command line: `cdrex serve | migrate | accounts | keys | cdrs`.
+"""The operator's command line: `cdrex serve | worker | migrate | accounts | keys | cdrs`.
 
 Results go to stdout (a new key is printed alone, so `$(cdrex keys create ...)` works);
 progress bars and logs go to stderr. Operator mistakes and database failures end with one
@@ -142,6 +142,28 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
         uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False)
     finally:
         threads.shutdown()
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (each builds one export at a time).",
+)
+@click.pass_obj
+def worker(settings: Settings, concurrency: int) -> None:
+    """Run export workers in their own processes (scale-out: run the API with --workers 0).
+
+    Stops on SIGTERM or Ctrl-C: an export being built goes back to pending for another
+    worker, without counting as an attempt.
+    """
+    from cdrex.worker.processes import configure_logging, run_workers
+
+    configure_logging()
+    open_database(settings).dispose()  # migrated, and a clear error if it cannot be reached
+    run_workers(settings, concurrency)
 
 
 def _uvicorn_logging() -> dict:

@@ -22,6 +22,10 @@ class FileFormat:
     def header_line(self) -> bytes:
         return (",".join(header for header, _ in self.columns) + "\n").encode()
 
+    @property
+    def gzipped(self) -> bool:
+        return self.suffix.endswith(".gz")
+
     def column_fields(self) -> list[Field]:
         by_name = {field.name: field for field in self.fields}
         return [by_name[name] for _, name in self.columns]

@@ -13,6 +13,9 @@ from cdrex.exports.model import CdrSelection, Export, ExportStatus, ExportType
 from cdrex.store.db import Database
 from cdrex.store.schema import UtcDateTime, exports
 
+# Workers LISTEN on this channel (PostgreSQL): a new or released export wakes them at once.
+NOTIFY_CHANNEL = "cdrex_exports"
+
 SORTABLE = {"status": exports.c.status, "created_at": exports.c.created_at}
 _TYPES = {member.value: member for member in ExportType}  # a dict lookup: Enum() is slower
 _STATUSES = {member.value: member for member in ExportStatus}
@@ -100,6 +103,13 @@ def insert_export(db: Database, export: Export) -> None:
                 file_name=export.file_name,
             )
         )
+        _notify_workers(conn)
+
+
+def _notify_workers(conn: sa.Connection) -> None:
+    """Wake idle worker processes; PostgreSQL delivers the notification on commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 def _find_one(db: Database, account_id: int, matches: sa.ColumnElement[bool]) -> Export | None:
@@ -236,19 +246,24 @@ def complete_export(
     return result.rowcount == 1
 
 
-def release_export(db: Database, export_id: str, owner: str, reason: str) -> None:
-    """Give a job back after an error: it is retried at once, until max_attempts."""
+def release_export(
+    db: Database, export_id: str, owner: str, reason: str | None, *, count_attempt: bool = True
+) -> None:
+    """Give a job back: it is retried at once, by any worker, until max_attempts.
+
+    A worker that stops for shutdown gives the attempt back too (``count_attempt=False``):
+    a deploy must not push exports towards Failed.
+    """
+    values: dict[str, object] = {
+        "status": ExportStatus.PENDING.value, "lease_owner": None, "lease_expires_at": None,
+    }
+    if reason is not None:
+        values["failure_reason"] = reason
+    if not count_attempt:
+        values["attempts"] = exports.c.attempts - 1
     with db.write() as conn:
-        conn.execute(
-            exports.update()
-            .where(_owned(export_id, owner))
-            .values(
-                status=ExportStatus.PENDING.value,
-                lease_owner=None,
-                lease_expires_at=None,
-                failure_reason=reason,
-            )
-        )
+        conn.execute(exports.update().where(_owned(export_id, owner)).values(**values))
+        _notify_workers(conn)
 
 
 def delete_finished_before(db: Database, before: datetime) -> list[Export]:

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.model import Export
-from cdrex.pipeline.build import build_export_file
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.build import BuildStopped, build_export_file
+from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
-from cdrex.store.db import Database
+from cdrex.store.db import UNAVAILABLE_ERRORS, Database
+from cdrex.worker.doorbell import Doorbell
 
 log = logging.getLogger("cdrex.worker")
 
@@ -26,26 +27,33 @@ def now() -> datetime:
 
 
 class ExportWorker:
-    def __init__(self, db: Database, files: LocalFiles, settings: Settings) -> None:
+    def __init__(self, db: Database, files: FileStore, settings: Settings) -> None:
         self.db = db
         self.files = files
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_seconds)
+        # host:pid:random. The pid tells an operator (and the tests) which process holds a job.
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def run(self, stop: threading.Event, wake: threading.Event) -> None:
-        """Work until ``stop`` is set; sleep while idle until ``wake`` or the poll interval."""
+    def run(self, stop: threading.Event, doorbell: Doorbell) -> None:
+        """Work until ``stop`` is set; while idle, wait for the doorbell or the poll interval.
+
+        Setting ``stop`` also stops a build in progress: its export goes back to pending,
+        the attempt not counted, for another worker to take at once.
+        """
         while not stop.is_set():
             try:
-                worked = self.run_once()
+                worked = self.run_once(stop)
+            except UNAVAILABLE_ERRORS as error:  # the database is down: wait, then retry
+                log.warning("worker %s: database unavailable: %s", self.name, _brief(error))
+                worked = False
             except Exception:
                 log.exception("worker %s: unexpected error; retrying shortly", self.name)
                 worked = False
             if not worked:
-                wake.wait(self.settings.poll_seconds)
-                wake.clear()
+                doorbell.wait(self.settings.poll_seconds, stop)
 
-    def run_once(self) -> bool:
+    def run_once(self, stop: threading.Event | None = None) -> bool:
         export = export_store.claim_next_export(
             self.db, self.name, now(), self.lease, self.settings.max_attempts
         )
@@ -55,7 +63,13 @@ class ExportWorker:
                  export.attempts)
         try:
             with self._keep_lease(export):
-                built = build_export_file(self.db, self.files, export)
+                built = build_export_file(
+                    self.db, self.files, export, self.settings.gzip_level, stop
+                )
+        except BuildStopped:
+            log.info("worker %s: stopping; export %s goes back to pending", self.name, export.id)
+            export_store.release_export(self.db, export.id, self.name, None, count_attempt=False)
+            return True
         except Exception as error:
             log.exception("worker %s: export %s failed", self.name, export.id)
             export_store.release_export(self.db, export.id, self.name, f"{type(error).__name__}")
@@ -79,6 +93,8 @@ class ExportWorker:
             while not done.wait(self.settings.lease_seconds / 3):
                 try:
                     export_store.renew_lease(self.db, export.id, self.name, now() + self.lease)
+                except UNAVAILABLE_ERRORS as error:
+                    log.warning("worker %s: could not renew lease: %s", self.name, _brief(error))
                 except Exception:
                     log.exception("worker %s: could not renew lease", self.name)
 
@@ -89,3 +105,9 @@ class ExportWorker:
         finally:
             done.set()
             renewer.join()
+
+
+def _brief(error: BaseException) -> str:
+    """The first line of a driver error (the rest repeats SQL and links to docs)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import threading
 
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store.db import Database
+from cdrex.worker.doorbell import Doorbell, EventDoorbell, PostgresDoorbell
 from cdrex.worker.jobs import ExportWorker
 from cdrex.worker.sweep import run_sweeper
 
 
+def doorbell_for(db: Database) -> Doorbell:
+    """NOTIFY reaches workers in other processes on PostgreSQL; otherwise the API's event."""
+    if db.is_sqlite:
+        return EventDoorbell()
+    return PostgresDoorbell(db.url.set(drivername="postgresql").render_as_string(False))
+
+
 class WorkerThreads:
-    def __init__(self, db: Database, files: LocalFiles, settings: Settings, count: int) -> None:
+    def __init__(self, db: Database, files: FileStore, settings: Settings, count: int) -> None:
         self.stop = threading.Event()
-        self.wake = threading.Event()  # set when an export is created: idle workers start now
+        self.doorbell = EventDoorbell()  # rung by this process's API after a create
         self.threads = [
             threading.Thread(
                 target=ExportWorker(db, files, settings).run,
-                args=(self.stop, self.wake),
+                args=(self.stop, self.doorbell),
                 name=f"export-worker-{n}",
                 daemon=True,
             )
@@ -37,10 +45,9 @@ class WorkerThreads:
             thread.start()
 
     def notify(self) -> None:
-        self.wake.set()
+        self.doorbell.ring()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
-        self.wake.set()
         for thread in self.threads:
             thread.join(timeout)
