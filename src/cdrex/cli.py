@@ -100,8 +100,13 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @main.command()
 @click.pass_obj
 def migrate(settings: Settings) -> None:
-    """Create or upgrade the database schema."""
-    open_database(settings)
+    """Create or upgrade the database schema (and, on PostgreSQL, the CDR partitions)."""
+    from cdrex.store.partitions import maintain_partitions
+
+    done = maintain_partitions(open_database(settings), datetime.now(UTC), settings)
+    for outcome in ("created", "dropped", "clustered", "skipped"):
+        if names := getattr(done, outcome):
+            click.echo(f"partitions {outcome}: {', '.join(names)}")
     click.echo("database is up to date")
 
 

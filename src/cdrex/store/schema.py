@@ -101,6 +101,8 @@ def _record_columns(fields: tuple[Field, ...]) -> list[sa.Column]:
     ]
 
 
+# On PostgreSQL, migration 0002 makes this table partitioned by month of time_start, with
+# the primary key (id, time_start); store/partitions.py keeps its partitions.
 cdrs_in = sa.Table(
     "cdrs_in",
     metadata,

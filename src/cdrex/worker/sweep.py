@@ -1,4 +1,5 @@
-"""Retention: finished exports and their files go one retention period after completion."""
+"""Housekeeping: finished exports and their files go one retention period after completion;
+CDR partitions are created ahead, dropped when expired and clustered when closed."""
 
 from __future__ import annotations
 
@@ -7,24 +8,26 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.formats import file_format
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
 from cdrex.store.db import Database
+from cdrex.store.partitions import maintain_partitions
 
 log = logging.getLogger("cdrex.sweep")
 
 
-def sweep(db: Database, files: LocalFiles, settings: Settings, now: datetime) -> int:
+def sweep(db: Database, files: FileStore, settings: Settings, now: datetime) -> int:
     """Delete expired exports (row first, then file) and abandoned partial files."""
     expired = export_store.delete_finished_before(db, now - timedelta(days=settings.retention_days))
     for export in expired:
         files.delete(export.file_name + file_format(export.api_version, export.export_type).suffix)
     files.delete_stale_partials((now - 10 * timedelta(seconds=settings.lease_seconds)).timestamp())
+    maintain_partitions(db, now, settings)
     return len(expired)
 
 
-def run_sweeper(db: Database, files: LocalFiles, settings: Settings, stop: threading.Event) -> None:
+def run_sweeper(db: Database, files: FileStore, settings: Settings, stop: threading.Event) -> None:
     while True:
         try:
             removed = sweep(db, files, settings, datetime.now(UTC))

@@ -1,0 +1,72 @@
+"""partition the CDR table by month of call start (PostgreSQL only)
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28
+
+The rows of an existing table are copied into partitions of their months, ordered by
+(account, time), and the plain table is dropped. SQLite keeps its plain table.
+"""
+
+from alembic import op
+
+from cdrex.store.partitions import create_partition, default_partition_name
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+TABLE = "cdrs_in"
+INDEX = "ix_cdrs_in_account_id_time_start_id"
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name != "postgresql":
+        return
+    # A partitioned table's primary key must hold the partition key: (id, time_start).
+    old = _recreate(conn, "unpartitioned", "id, time_start", "PARTITION BY RANGE (time_start)")
+    default = default_partition_name(TABLE)
+    conn.exec_driver_sql(f"CREATE TABLE {default} PARTITION OF {TABLE} DEFAULT")
+    months = conn.exec_driver_sql(
+        f"SELECT DISTINCT CAST(extract(year FROM time_start AT TIME ZONE 'UTC') AS int), "
+        f"CAST(extract(month FROM time_start AT TIME ZONE 'UTC') AS int) FROM {old}"
+    ).all()
+    for year, month in months:
+        create_partition(conn, TABLE, (year, month))
+    _move_rows(conn, old, "account_id, time_start, id")
+
+
+def downgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name != "postgresql":
+        return
+    _move_rows(conn, _recreate(conn, "partitioned", "id", ""), "id")
+
+
+def _recreate(conn, suffix: str, primary_key: str, partitioning: str) -> str:  # type: ignore[no-untyped-def]
+    """Rename the table (and its index and constraints) aside, create the new one in its
+    place with the same columns and id sequence; return the old table's new name."""
+    old = f"{TABLE}_{suffix}"
+    conn.exec_driver_sql(f"ALTER TABLE {TABLE} RENAME TO {old}")
+    conn.exec_driver_sql(f"ALTER INDEX {INDEX} RENAME TO {INDEX}_{suffix}")
+    for constraint in ("pk_{}", "fk_{}_account_id_accounts"):
+        conn.exec_driver_sql(
+            f"ALTER TABLE {old} RENAME CONSTRAINT {constraint.format(TABLE)} "
+            f"TO {constraint.format(old)}"
+        )
+    conn.exec_driver_sql(
+        f"CREATE TABLE {TABLE} (LIKE {old} INCLUDING DEFAULTS, "
+        f"CONSTRAINT pk_{TABLE} PRIMARY KEY ({primary_key}), "
+        f"CONSTRAINT fk_{TABLE}_account_id_accounts FOREIGN KEY (account_id) "
+        f"REFERENCES accounts (id)) {partitioning}"
+    )
+    conn.exec_driver_sql(f"ALTER SEQUENCE {TABLE}_id_seq OWNED BY {TABLE}.id")
+    conn.exec_driver_sql(f"CREATE INDEX {INDEX} ON {TABLE} (account_id, time_start, id)")
+    return old
+
+
+def _move_rows(conn, old: str, order: str) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql(f"INSERT INTO {TABLE} SELECT * FROM {old} ORDER BY {order}")
+    conn.exec_driver_sql(f"DROP TABLE {old}")
