@@ -6,7 +6,7 @@ from datetime import datetime
 
 from cdrex.api.versions import ApiVersion
 from cdrex.exports.formats import file_format
-from cdrex.exports.model import Export
+from cdrex.exports.model import Export, ExportStatus
 
 
 def timestamp(moment: datetime) -> str:
@@ -31,11 +31,16 @@ def resource(
         "url": file_url(base_url, version, export) if export.is_completed else None,
     }
     names = version.attributes if fields is None else [n for n in version.attributes if n in fields]
-    return {
+    document = {
         "id": export.id,
         "type": version.collection,
         "attributes": {name: values[name] for name in names},
     }
+    if export.status is ExportStatus.FAILED:
+        # Failed is cdrex's own state; why it failed goes in the resource's meta, which
+        # JSON:API clients (DIDWW's SDKs included) accept and ignore.
+        document["meta"] = {"failure_reason": export.failure_reason}
+    return document
 
 
 def meta(version: ApiVersion, **extra: object) -> dict:

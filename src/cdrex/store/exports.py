@@ -163,7 +163,7 @@ def claim_next_export(
         ),
     )
     candidate = (
-        sa.select(exports.c.id, exports.c.attempts)
+        sa.select(exports.c.id, exports.c.attempts, exports.c.failure_reason)
         .where(claimable)
         .order_by(exports.c.created_at)
         .limit(1)
@@ -184,7 +184,7 @@ def claim_next_export(
                     lease_owner=None,
                     lease_expires_at=None,
                     completed_at=now,
-                    failure_reason=f"gave up after {row.attempts} attempts",
+                    failure_reason=_gave_up(row.attempts, row.failure_reason),
                 )
             )
         claimed = conn.execute(
@@ -200,6 +200,11 @@ def claim_next_export(
             .returning(*_EXPORT_COLUMNS)
         ).one()
     return _to_export(claimed)
+
+
+def _gave_up(attempts: int, last_error: str | None) -> str:
+    reason = f"gave up after {attempts} attempts"
+    return f"{reason}; last error: {last_error}" if last_error else reason
 
 
 def _owned(export_id: str, owner: str) -> sa.ColumnElement[bool]:
