@@ -34,6 +34,7 @@ class Settings:
     partitions_ahead_months: int = 3  # created ahead of the current month
     cdr_retention_months: int = 1  # kept past the exportable window, then dropped whole
     gzip_level: int = 1  # ISA-L level (0-3) for .csv.gz files; see bench/gzip_levels.py
+    export_slices: int = 1  # PostgreSQL: time slices one export copies in parallel
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,6 +56,7 @@ class Settings:
             partitions_ahead_months=_env_int("CDREX_PARTITIONS_AHEAD_MONTHS", 3),
             cdr_retention_months=_env_int("CDREX_CDR_RETENTION_MONTHS", 1),
             gzip_level=_env_int("CDREX_GZIP_LEVEL", 1),
+            export_slices=_env_int("CDREX_EXPORT_SLICES", 1),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -64,7 +64,8 @@ class ExportWorker:
         try:
             with self._keep_lease(export):
                 built = build_export_file(
-                    self.db, self.files, export, self.settings.gzip_level, stop
+                    self.db, self.files, export, gzip_level=self.settings.gzip_level,
+                    slices=self.settings.export_slices, stop=stop,
                 )
         except BuildStopped:
             log.info("worker %s: stopping; export %s goes back to pending", self.name, export.id)
