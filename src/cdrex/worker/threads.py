@@ -13,7 +13,8 @@ from cdrex.worker.sweep import run_sweeper
 
 
 def doorbell_for(db: Database) -> Doorbell:
-    """NOTIFY reaches workers in other processes on PostgreSQL; otherwise the API's event."""
+    """What a worker process sleeps on: NOTIFY on PostgreSQL; on SQLite, which has no
+    notifications, a doorbell nobody rings, so it polls."""
     if db.is_sqlite:
         return EventDoorbell()
     return PostgresDoorbell(db.url.set(drivername="postgresql").render_as_string(False))
@@ -23,10 +24,12 @@ class WorkerThreads:
     def __init__(self, db: Database, files: FileStore, settings: Settings, count: int) -> None:
         self.stop = threading.Event()
         self.doorbell = EventDoorbell()  # rung by this process's API after a create
+        # On PostgreSQL each thread LISTENs too: exports created through other API
+        # processes wake it as well (NOTIFY also reaches this process's own listeners).
         self.threads = [
             threading.Thread(
                 target=ExportWorker(db, files, settings).run,
-                args=(self.stop, self.doorbell),
+                args=(self.stop, self.doorbell if db.is_sqlite else doorbell_for(db)),
                 name=f"export-worker-{n}",
                 daemon=True,
             )
