@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from cdrex.cdrs.files import BadCdrFile, read_records
 from cdrex.cdrs.generate import batches, generate_inbound
 from cdrex.cdrs.records import INBOUND_FIELDS
+from cdrex.pipeline.sinks import StorageConfigError
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import AccountError
@@ -38,7 +39,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AccountError as error:
+        except (AccountError, StorageConfigError) as error:
             raise click.ClickException(str(error)) from None
         except sa.exc.SQLAlchemyError as error:
             raise click.ClickException(f"database error: {_first_line(error)}") from None

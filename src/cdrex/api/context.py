@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cdrex.api.errors import ApiError
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store.accounts import Account, account_for_key
 from cdrex.store.db import Database
@@ -63,7 +63,7 @@ def _plain(response: Response) -> bool:
 @dataclass
 class AppContext:
     db: Database
-    files: LocalFiles
+    files: FileStore
     settings: Settings
     export_created: Callable[[], None] = lambda: None  # wakes idle in-process workers
     reader: SqliteReader | None = field(init=False)  # None on PostgreSQL

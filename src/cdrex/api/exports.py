@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import formatdate
+from typing import TypeVar
 
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
     MalformedRangeHeader,
+    PlainTextResponse,
     RangeNotSatisfiable,
     Response,
+    StreamingResponse,
 )
 from starlette.types import Receive, Scope, Send
 
@@ -26,8 +32,13 @@ from cdrex.exports.errors import ValidationFailed
 from cdrex.exports.filters import parse_month_filters
 from cdrex.exports.formats import file_format
 from cdrex.exports.model import Export, ExportType, is_export_key
+from cdrex.pipeline.s3_files import S3Files
+from cdrex.pipeline.sinks import LocalFiles, StorageUnavailable
 from cdrex.store import exports as export_store
 from cdrex.store.db import Database
+
+T = TypeVar("T")
+log = logging.getLogger("cdrex.api")
 
 
 async def _find(
@@ -133,17 +144,21 @@ async def download_file(request: Request, version: ApiVersion, suffix: str) -> R
     etag = f'"{export.sha256}"'
     if _etag_matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private"})
-    path = context.files.path(export.file_name + fmt.suffix)
+    file_name = export.file_name + fmt.suffix
+    headers = {"ETag": etag, "Cache-Control": "private"}
+    files = context.files
+    if isinstance(files, S3Files):
+        return await _stored_file(
+            request, context, files, file_name, fmt.media_type, headers, export.byte_size or 0
+        )
+    assert isinstance(files, LocalFiles)  # the only other store
+    path = files.path(file_name)
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise not_found(name + suffix) from None
+        raise not_found(file_name) from None
     return ExportFileResponse(
-        path,
-        media_type=fmt.media_type,
-        filename=f"{export.file_name}{fmt.suffix}",
-        headers={"ETag": etag, "Cache-Control": "private"},
-        stat_result=stat,
+        path, media_type=fmt.media_type, filename=file_name, headers=headers, stat_result=stat
     )
 
 
@@ -169,3 +184,87 @@ class ExportFileResponse(FileResponse):
             except RangeNotSatisfiable:
                 pass  # Starlette's 416 with Content-Range: bytes */size is right
         await super().__call__(scope, receive, send)
+
+
+async def _stored_file(
+    request: Request, context: AppContext, files: S3Files, file_name: str, media_type: str,
+    headers: dict[str, str], size: int,
+) -> Response:
+    """A file in object storage: redirected to a presigned URL, or streamed through with the
+    status and headers a local file gets (one range at most: several get the whole file,
+    which RFC 9110 §14.2 allows)."""
+    headers = {**headers, **_file_headers(file_name, media_type)}
+    settings = context.settings
+    if settings.s3_downloads == "redirect" and request.method == "GET":
+        # A missing object or unreachable storage answers here, as when streaming. HEAD is
+        # answered here too: a URL presigned for GET is refused for HEAD.
+        await _from_storage(context, file_name, files.stat, file_name)
+        url = await _from_storage(
+            context, file_name, files.presigned_url, file_name, settings.s3_presign_seconds,
+            headers["content-type"], headers["content-disposition"],
+        )
+        # 307, not 302: the method is kept by definition, and the URL expires, so the
+        # redirect is temporary; no-store keeps caches from replaying it after expiry.
+        return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
+    try:
+        span = _one_range(request, size, headers["ETag"])
+    except RangeNotSatisfiable:
+        return PlainTextResponse(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    head = request.method == "HEAD"
+    if head:
+        stored = await _from_storage(context, file_name, files.stat, file_name)
+    else:
+        stored = await _from_storage(context, file_name, files.read, file_name, span)
+    headers["last-modified"] = formatdate(stored.last_modified.timestamp(), usegmt=True)
+    headers["content-length"] = str(stored.length)
+    if span is not None:
+        headers["content-range"] = f"bytes {span[0]}-{span[1] - 1}/{size}"
+        headers["content-length"] = str(span[1] - span[0])
+    status = 200 if span is None else 206
+    if head:
+        return Response(status_code=status, headers=headers)
+    # The body is read on worker threads; the background task releases the connection
+    # when the client leaves early.
+    return StreamingResponse(
+        stored.chunks(), status_code=status, headers=headers,
+        background=BackgroundTask(stored.close),
+    )
+
+
+def _file_headers(file_name: str, media_type: str) -> dict[str, str]:
+    """Content-Type, Content-Disposition and Accept-Ranges exactly as a local file gets them
+    (constructing a FileResponse touches no file)."""
+    response = FileResponse(file_name, media_type=media_type, filename=file_name)
+    return {key: response.headers[key]
+            for key in ("content-type", "content-disposition", "accept-ranges")}
+
+
+def _one_range(request: Request, size: int, etag: str) -> tuple[int, int] | None:
+    """The one [start, end) range to send, as FileResponse decides for a local file; None
+    for the whole file: no Range, a stale If-Range, an unusable Range, or several ranges.
+    Raises RangeNotSatisfiable for a range past the end."""
+    value, if_range = request.headers.get("range"), request.headers.get("if-range")
+    if value is None or (if_range is not None and if_range != etag):
+        return None
+    try:
+        ranges = FileResponse._parse_range_header(value, size)
+    except MalformedRangeHeader:
+        return None
+    return ranges[0] if len(ranges) == 1 else None
+
+
+async def _from_storage(
+    context: AppContext, file_name: str, function: Callable[..., T], *args: object
+) -> T:
+    """Call the object store off the event loop: a missing object is the same 404 as a
+    missing local file, an unreachable store the same 503 as an unreachable database."""
+    try:
+        return await context.run(function, *args)
+    except FileNotFoundError:
+        raise not_found(file_name) from None
+    except StorageUnavailable as error:
+        log.warning("file storage unavailable for %s: %s", file_name, error)
+        raise ApiError(
+            503, [error_object(503, "The file storage is unavailable; try again shortly.")],
+            {"Retry-After": "1"},
+        ) from None

@@ -1,16 +1,21 @@
-"""Where export files go. Local directory: write a temporary name, fsync, rename."""
+"""Where export files go: a local directory (the default) or S3-compatible object storage."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
 
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.settings import Settings
+
+__all__ = [
+    "FileStore",
+    "LocalFiles",
+    "StorageConfigError",
+    "StorageUnavailable",
+    "open_file_store",
+]
 
 
 class FileStore(Protocol):
@@ -27,56 +32,23 @@ class FileStore(Protocol):
         ...
 
 
+class StorageConfigError(ValueError):
+    """The storage settings name no store cdrex can use; the message names the setting."""
+
+
+class StorageUnavailable(Exception):
+    """The store could not be reached or refused to answer; trying again later may work."""
+
+
 def open_file_store(settings: Settings) -> FileStore:
     """The store CDREX_STORAGE_URL names; export files under data_dir when it is unset."""
-    return LocalFiles(settings.files_dir)
+    if settings.storage_url is None:
+        return LocalFiles(settings.files_dir)
+    if urlsplit(settings.storage_url).scheme == "s3":
+        from cdrex.pipeline.s3_files import open_s3_files  # boto3 takes 0.2 s to import
 
-
-class LocalFiles:
-    """Export files in one directory. A file only ever appears whole under its final name."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.partial = root / "partial"
-        self.partial.mkdir(parents=True, exist_ok=True)
-
-    def path(self, name: str) -> Path:
-        return self.root / name
-
-    @contextmanager
-    def writer(self, name: str) -> Iterator[BinaryIO]:
-        # A unique temporary name: a worker whose lease expired may still be writing
-        # while another builds the same export.
-        temporary = self.partial / f"{name}.{uuid.uuid4().hex}"
-        try:
-            with open(temporary, "wb") as file:
-                yield file
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path(name))
-            _fsync_directory(self.root)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-    def delete(self, name: str) -> None:
-        self.path(name).unlink(missing_ok=True)
-
-    def delete_stale_partials(self, older_than: float) -> int:
-        """Remove temporary files nobody wrote to for a while (left by killed workers)."""
-        removed = 0
-        for path in self.partial.iterdir():
-            try:
-                if path.stat().st_mtime < older_than:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return open_s3_files(settings)
+    raise StorageConfigError(
+        "CDREX_STORAGE_URL must be s3://bucket or s3://bucket/prefix "
+        "(or unset, for export files in the data directory)"
+    )

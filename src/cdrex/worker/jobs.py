@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.model import Export
 from cdrex.pipeline.build import BuildStopped, build_export_file
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.sinks import FileStore, StorageUnavailable
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.worker.doorbell import Doorbell
 
 log = logging.getLogger("cdrex.worker")
+_STORAGE_BACKOFF_SECONDS = 5.0
 
 
 def now() -> datetime:
@@ -71,6 +72,15 @@ class ExportWorker:
             log.info("worker %s: stopping; export %s goes back to pending", self.name, export.id)
             export_store.release_export(self.db, export.id, self.name, None, count_attempt=False)
             return True
+        except StorageUnavailable as error:
+            # Not the export's fault: it must not count towards Failed. Hand it back and
+            # let the store recover before this worker claims anything again.
+            log.warning("worker %s: file store unavailable (%s); export %s goes back to "
+                        "pending", self.name, error, export.id)
+            export_store.release_export(self.db, export.id, self.name, None, count_attempt=False)
+            if stop is not None:
+                stop.wait(_STORAGE_BACKOFF_SECONDS)
+            return False
         except Exception as error:
             log.exception("worker %s: export %s failed", self.name, export.id)
             export_store.release_export(self.db, export.id, self.name, f"{type(error).__name__}")

@@ -1,0 +1,60 @@
+"""Export files in a local directory: write a temporary name, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+
+class LocalFiles:
+    """Export files in one directory. A file only ever appears whole under its final name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.partial = root / "partial"
+        self.partial.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @contextmanager
+    def writer(self, name: str) -> Iterator[BinaryIO]:
+        # A unique temporary name: a worker whose lease expired may still be writing
+        # while another builds the same export.
+        temporary = self.partial / f"{name}.{uuid.uuid4().hex}"
+        try:
+            with open(temporary, "wb") as file:
+                yield file
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path(name))
+            _fsync_directory(self.root)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
+    def delete_stale_partials(self, older_than: float) -> int:
+        """Remove temporary files nobody wrote to for a while (left by killed workers)."""
+        removed = 0
+        for path in self.partial.iterdir():
+            try:
+                if path.stat().st_mtime < older_than:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
