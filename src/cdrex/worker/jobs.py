@@ -20,7 +20,7 @@ from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.worker.doorbell import Doorbell
 
 log = logging.getLogger("cdrex.worker")
-_STORAGE_BACKOFF_SECONDS = 5.0
+_OUTAGE_BACKOFF_SECONDS = 5.0
 
 
 def now() -> datetime:
@@ -55,6 +55,7 @@ class ExportWorker:
                 doorbell.wait(self.settings.poll_seconds, stop)
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
+        stop = stop or threading.Event()
         export = export_store.claim_next_export(
             self.db, self.name, now(), self.lease, self.settings.max_attempts
         )
@@ -70,21 +71,22 @@ class ExportWorker:
                 )
         except BuildStopped:
             log.info("worker %s: stopping; export %s goes back to pending", self.name, export.id)
-            export_store.release_export(self.db, export.id, self.name, None, count_attempt=False)
+            self._give_back(export, stop)
             return True
-        except StorageUnavailable as error:
-            # Not the export's fault: it must not count towards Failed. Hand it back and
-            # let the store recover before this worker claims anything again.
-            log.warning("worker %s: file store unavailable (%s); export %s goes back to "
-                        "pending", self.name, error, export.id)
-            export_store.release_export(self.db, export.id, self.name, None, count_attempt=False)
-            if stop is not None:
-                stop.wait(_STORAGE_BACKOFF_SECONDS)
-            return False
         except Exception as error:
-            log.exception("worker %s: export %s failed", self.name, export.id)
-            export_store.release_export(self.db, export.id, self.name, f"{type(error).__name__}")
-            return True
+            if not self._outage(error):
+                log.exception("worker %s: export %s failed", self.name, export.id)
+                export_store.release_export(
+                    self.db, export.id, self.name, type(error).__name__
+                )
+                return True
+            # Not the export's fault: an outage must not push it towards Failed. Hand it
+            # back uncounted and let the service recover before claiming anything again.
+            log.warning("worker %s: %s; export %s goes back to pending", self.name,
+                        _brief(error), export.id)
+            self._give_back(export, stop)
+            stop.wait(_OUTAGE_BACKOFF_SECONDS)
+            return False
         finished = export_store.complete_export(
             self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
         )
@@ -94,6 +96,37 @@ class ExportWorker:
         else:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
+
+    def _outage(self, error: Exception) -> bool:
+        """Whether the build failed because the file store or the database is down (then
+        the database does not answer now either) rather than because of the export."""
+        if isinstance(error, StorageUnavailable):
+            return True
+        if not isinstance(error, UNAVAILABLE_ERRORS):
+            return False
+        try:
+            with self.db.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except UNAVAILABLE_ERRORS:
+            return True
+        return False
+
+    def _give_back(self, export: Export, stop: threading.Event) -> None:
+        """Release the export without counting the attempt, retrying while the database is
+        down. Once the lease has run out there is no point: another worker may own it."""
+        deadline = now() + self.lease
+        while True:
+            try:
+                export_store.release_export(
+                    self.db, export.id, self.name, None, count_attempt=False
+                )
+                return
+            except UNAVAILABLE_ERRORS as error:
+                if now() >= deadline or stop.is_set():
+                    log.warning("worker %s: could not give export %s back (%s); its lease "
+                                "will run out", self.name, export.id, _brief(error))
+                    return
+            stop.wait(1.0)
 
     @contextmanager
     def _keep_lease(self, export: Export) -> Iterator[None]:

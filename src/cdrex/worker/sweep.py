@@ -11,7 +11,7 @@ from cdrex.exports.formats import file_format
 from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
-from cdrex.store.db import Database
+from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.store.partitions import maintain_partitions
 
 log = logging.getLogger("cdrex.sweep")
@@ -33,6 +33,9 @@ def run_sweeper(db: Database, files: FileStore, settings: Settings, stop: thread
             removed = sweep(db, files, settings, datetime.now(UTC))
             if removed:
                 log.info("sweep: deleted %d expired exports", removed)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("sweep: database unavailable (%s); trying again next period",
+                        str(error).strip().splitlines()[0])
         except Exception:
             log.exception("sweep failed; trying again next period")
         if stop.wait(settings.sweep_seconds):
