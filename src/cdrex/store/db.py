@@ -68,10 +68,10 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see Database.write)
         for pragma in (
+            "busy_timeout=30000",  # first: switching a new file to WAL may wait for a lock
             "journal_mode=WAL",  # readers never block the writer
             "synchronous=NORMAL",  # durable against process crashes, fast in WAL mode
             "foreign_keys=ON",
-            "busy_timeout=30000",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 

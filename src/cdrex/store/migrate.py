@@ -21,6 +21,8 @@ def alembic_config(database: Database) -> Config:
 
 def upgrade(database: Database) -> None:
     config = alembic_config(database)
-    with database.engine.begin() as connection:
+    # On SQLite, BEGIN IMMEDIATE: processes started together on a new file queue for the
+    # write lock instead of failing with "database is locked" (see Database.write).
+    with database.write() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -74,7 +74,8 @@ class ExportWorker:
             self._give_back(export, stop)
             return True
         except Exception as error:
-            if not self._outage(error):
+            down = self._unavailable_service(error)
+            if down is None:
                 log.exception("worker %s: export %s failed", self.name, export.id)
                 export_store.release_export(
                     self.db, export.id, self.name, type(error).__name__
@@ -82,8 +83,8 @@ class ExportWorker:
                 return True
             # Not the export's fault: an outage must not push it towards Failed. Hand it
             # back uncounted and let the service recover before claiming anything again.
-            log.warning("worker %s: %s; export %s goes back to pending", self.name,
-                        _brief(error), export.id)
+            log.warning("worker %s: %s unavailable (%s); export %s goes back to pending",
+                        self.name, down, _brief(error), export.id)
             self._give_back(export, stop)
             stop.wait(_OUTAGE_BACKOFF_SECONDS)
             return False
@@ -97,19 +98,19 @@ class ExportWorker:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
 
-    def _outage(self, error: Exception) -> bool:
-        """Whether the build failed because the file store or the database is down (then
-        the database does not answer now either) rather than because of the export."""
+    def _unavailable_service(self, error: Exception) -> str | None:
+        """Which service being down made the build fail ("file store", or "database" when
+        the database does not answer now either), or None when the export itself did."""
         if isinstance(error, StorageUnavailable):
-            return True
+            return "file store"
         if not isinstance(error, UNAVAILABLE_ERRORS):
-            return False
+            return None
         try:
             with self.db.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except UNAVAILABLE_ERRORS:
-            return True
-        return False
+            return "database"
+        return None
 
     def _give_back(self, export: Export, stop: threading.Event) -> None:
         """Release the export without counting the attempt, retrying while the database is
