@@ -212,19 +212,28 @@ def sqlite_csv(
     return rows
 
 
+def postgres_copy_statement(
+    table: str, fmt: FileFormat, account_id: int, selection: CdrSelection
+) -> tuple[str, dict[str, object]]:
+    """The ``COPY (SELECT ...) TO STDOUT`` an export runs, and its psycopg parameters
+    (public for the benchmarks, whose baseline is this very statement)."""
+    values = ", ".join(_postgres_value(field) for field in fmt.column_fields())
+    where = _where(selection, lambda n: f"%({n})s")
+    sql = f"COPY (SELECT {values} FROM {table} WHERE {where} {ORDER}) TO STDOUT (FORMAT csv)"
+    return sql, _params(account_id, selection, lambda t: t)
+
+
 def postgres_csv(
     conn: sa.Connection, table: str, fmt: FileFormat, account_id: int,
     selection: CdrSelection, write: Write,
 ) -> int:
-    values = ", ".join(_postgres_value(field) for field in fmt.column_fields())
-    where = _where(selection, lambda n: f"%({n})s")
-    sql = f"COPY (SELECT {values} FROM {table} WHERE {where} {ORDER}) TO STDOUT (FORMAT csv)"
+    sql, params = postgres_copy_statement(table, fmt, account_id, selection)
     cursor = conn.connection.driver_connection.cursor()
     # COPY sends one message per row: joining them into larger chunks makes every later
     # stage (gzip, hashing, the sink) run once per 64 KiB rather than once per row.
     pending: list[bytes] = []
     size = 0
-    with cursor.copy(sql, _params(account_id, selection, lambda t: t)) as copy:
+    with cursor.copy(sql, params) as copy:
         for row in copy:
             pending.append(row)
             size += len(row)
