@@ -1,7 +1,7 @@
 """The PostgreSQL benchmarks' data: 5,000,000 CDRs of 100 accounts over 3 months, and helpers.
 
 The CDRs come from cdrex's own generator (``generate_inbound``, 50,000 calls per account,
-one seed per account), inserted with ``insert_inbound``. A live switch feed inserts all
+one seed per account), inserted with ``insert_cdrs``. A live switch feed inserts all
 accounts' calls as they end, so the heap it builds is in time order with every account
 interleaved. The benchmark reproduces that: the generated rows are dumped once, ordered
 by call start, to ``bench/.work/postgres/cdrs-5m.copy.gz`` (binary COPY, gzipped), and each
@@ -53,7 +53,7 @@ from cdrex.exports.window import month_start, next_month_start, shift_month
 from cdrex.pipeline import sources
 from cdrex.settings import Settings
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_inbound
+from cdrex.store.cdrs import insert_cdrs
 from cdrex.store.db import Database
 from cdrex.store.migrate import alembic_config, upgrade
 
@@ -201,7 +201,7 @@ def _source(log: Callable[[str], None]) -> DataSet:
     for number in range(1, data.accounts + 1):
         account = create_account(db, account_name(number))
         calls = generate_inbound(per_account, MONTHS, data.generated_at, seed=number)
-        insert_inbound(db, account.id, batches(calls))
+        insert_cdrs(db, account.id, batches(calls))
     db.dispose()
     log(f"  generated in {time.perf_counter() - started:.0f} s; dumping in call-start order")
     partial = SOURCE.with_suffix(".partial")

@@ -37,8 +37,9 @@ from _common import (
     run_measured,
     verdict,
 )
+from cdrex.api.versions import MONTH_IN
 from cdrex.cdrs.records import Field, Kind
-from cdrex.exports.filters import parse_month_filters
+from cdrex.exports.filters import parse_filters
 from cdrex.exports.formats import FileFormat, file_format
 from cdrex.exports.model import CdrSelection, Export, ExportType
 from cdrex.exports.window import month_start, next_month_start
@@ -104,8 +105,9 @@ def _sqlite_time(moment: datetime) -> str:
 def this_month(settings: Settings) -> tuple[dict[str, str], CdrSelection]:
     """The filters of an export of the current month, and the CDRs they select."""
     now = datetime.now(UTC)
-    return parse_month_filters(
-        {"year": str(now.year), "month": str(now.month)}, now, settings.export_window_months
+    return parse_filters(
+        MONTH_IN, {"year": str(now.year), "month": str(now.month)}, now,
+        settings.export_window_months,
     )
 
 

@@ -38,7 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _common import BENCH, PYTHON, WORK, cdrex, load_note, median, verdict
-from cdrex.exports.filters import parse_month_filters
+from cdrex.api.versions import MONTH_IN
+from cdrex.exports.filters import parse_filters
 from cdrex.exports.model import Export, ExportType
 from cdrex.exports.window import exportable_months
 from cdrex.pipeline.sinks import LocalFiles
@@ -110,7 +111,7 @@ def add_exports(db: Database, settings: Settings, name: str, count: int) -> None
         raw = {"year": str(year), "month": str(month)}
         if number % 3 == 0:
             raw["did_number"] = f"4477000{number:05d}"
-        filters, selection = parse_month_filters(raw, now, settings.export_window_months)
+        filters, selection = parse_filters(MONTH_IN, raw, now, settings.export_window_months)
         created = now - timedelta(seconds=count - number)  # oldest first, one a second
         insert_export(db, Export(account_id=account.id, api_version="2017-09-18",
                                  export_type=ExportType.CDR_IN, filters=filters,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from cdrex.cdrs.generate import batches, generate_inbound
 from cdrex.settings import Settings
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_inbound
+from cdrex.store.cdrs import insert_cdrs
 from cdrex.store.partitions import maintain_partitions, monthly_partitions
 from conftest import create_export, month_back, run_sql, wait_completed
 
@@ -36,32 +37,37 @@ def _partitions(db) -> dict:  # type: ignore[no-untyped-def]
         return monthly_partitions(conn, "cdrs_in")
 
 
+def _in_both(months: Iterable[int]) -> list[str]:
+    """The 2026 partitions of these months of both CDR tables, as maintenance lists them."""
+    return [f"{table}_p2026_{m:02d}" for table in ("cdrs_in", "cdrs_out") for m in months]
+
+
 @postgres_only
 def test_maintenance_creates_ahead_drops_expired_and_clusters_closed(database) -> None:  # type: ignore[no-untyped-def]
     account = create_account(database, "a")
     june = datetime(2026, 6, 15, tzinfo=UTC)
     # Calls over June and the three months before it.
-    insert_inbound(database, account.id, batches(generate_inbound(2000, 4, june, seed=3)))
+    insert_cdrs(database, account.id, batches(generate_inbound(2000, 4, june, seed=3)))
     assert _where_rows_are(database) == {"cdrs_in_default": 2000}  # no partitions yet
 
     done = maintain_partitions(database, june, SETTINGS)
     # Kept: 2 exportable months + 1 of retention before June, 2 created ahead.
-    assert done.created == [f"cdrs_in_p2026_{m:02d}" for m in range(3, 9)]
+    assert done.created == _in_both(range(3, 9))
     assert sorted(_where_rows_are(database)) == [f"cdrs_in_p2026_0{m}" for m in range(3, 7)]
     assert sum(_where_rows_are(database).values()) == 2000  # moved out of default, none lost
     # Closed months (ended over a day ago) are clustered once; June is still open.
     assert done.clustered == []  # they did not exist when the step list was made
     again = maintain_partitions(database, june, SETTINGS)
     assert again.created == [] and again.dropped == []
-    assert sorted(again.clustered) == [f"cdrs_in_p2026_0{m}" for m in (3, 4, 5)]
+    assert sorted(again.clustered) == _in_both((3, 4, 5))
     assert {m: c for m, (_, c) in _partitions(database).items()}[(2026, 6)] is False
     assert maintain_partitions(database, june, SETTINGS).clustered == []  # only once
 
     # Two months later March and April have expired: dropped whole, with their rows.
     august = datetime(2026, 8, 2, tzinfo=UTC)
     later = maintain_partitions(database, august, SETTINGS)
-    assert sorted(later.dropped) == ["cdrs_in_p2026_03", "cdrs_in_p2026_04"]
-    assert later.created == ["cdrs_in_p2026_09", "cdrs_in_p2026_10"]
+    assert sorted(later.dropped) == _in_both((3, 4))
+    assert later.created == _in_both((9, 10))
     assert min(_partitions(database)) == (2026, 5)
 
 
@@ -94,7 +100,7 @@ def test_migration_moves_an_existing_table_into_partitions(database) -> None:  #
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
     account = create_account(database, "a")
-    insert_inbound(database, account.id, batches(generate_inbound(3000, 3, datetime.now(UTC))))
+    insert_cdrs(database, account.id, batches(generate_inbound(3000, 3, datetime.now(UTC))))
     with database.engine.connect() as conn:
         before = conn.exec_driver_sql("SELECT md5(string_agg(t::text, '' ORDER BY id)) "
                                       "FROM cdrs_in t").scalar_one()
@@ -106,7 +112,7 @@ def test_migration_moves_an_existing_table_into_partitions(database) -> None:  #
         assert kind.scalar_one() == "p"
     assert after == before  # every row, every value, every id
     assert "cdrs_in_default" not in _where_rows_are(database)
-    insert_inbound(database, account.id, batches(generate_inbound(10, 1, datetime.now(UTC))))
+    insert_cdrs(database, account.id, batches(generate_inbound(10, 1, datetime.now(UTC))))
     with database.engine.connect() as conn:  # the id sequence carries on
         ids = conn.exec_driver_sql("SELECT count(DISTINCT id), count(*) FROM cdrs_in").one()
     assert ids[0] == ids[1] == 3010

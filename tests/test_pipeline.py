@@ -17,7 +17,7 @@ from cdrex.exports.window import month_start, next_month_start
 from cdrex.pipeline.build import BuildStopped, build_export_file
 from cdrex.pipeline.sinks import LocalFiles
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_inbound
+from cdrex.store.cdrs import insert_cdrs
 
 GZIPPED = "gz-test"  # an API version whose files are gzipped (the real ones come with #4)
 
@@ -30,7 +30,7 @@ def month_export(database, monkeypatch):  # type: ignore[no-untyped-def]
     )
     now = datetime.now(UTC)
     account = create_account(database, "slices")
-    insert_inbound(database, account.id, batches(generate_inbound(30_000, 1, now, seed=5)))
+    insert_cdrs(database, account.id, batches(generate_inbound(30_000, 1, now, seed=5)))
     selection = CdrSelection(
         month_start(now.year, now.month), next_month_start(now.year, now.month)
     )

@@ -20,14 +20,15 @@ from typing import Any, BinaryIO
 import click
 import sqlalchemy as sa
 
+from cdrex.api.versions import VERSIONS
 from cdrex.cdrs.files import BadCdrFile, read_records
-from cdrex.cdrs.generate import batches, generate_inbound
-from cdrex.cdrs.records import INBOUND_FIELDS
+from cdrex.cdrs.generate import batches, generate_inbound, generate_outbound, outbound_trunks
+from cdrex.cdrs.records import RECORD_FIELDS
 from cdrex.pipeline.sinks import StorageConfigError
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import AccountError
-from cdrex.store.cdrs import insert_inbound
+from cdrex.store.cdrs import insert_cdrs
 from cdrex.store.db import Database
 
 Bar = Any  # click's ProgressBar, which click does not export
@@ -235,6 +236,40 @@ def accounts_list(settings: Settings) -> None:
         click.echo(account.name)
 
 
+@accounts.command("update")
+@click.argument("name")
+@click.option("--api-version", type=click.Choice(list(VERSIONS)),
+              help="The version its requests get without X-DIDWW-API-Version (and the oldest "
+                   "they may ask for).")
+@click.option("--callback-secret", metavar="SECRET",
+              help="The secret its callbacks are signed with ('' removes it: no callbacks).")
+@click.pass_obj
+def accounts_update(
+    settings: Settings, name: str, api_version: str | None, callback_secret: str | None
+) -> None:
+    """Change account NAME's default API version or callback secret."""
+    changes = {"api_version": api_version, "callback_secret": callback_secret}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if not changes:
+        raise click.UsageError("nothing to change: give --api-version or --callback-secret")
+    if changes.get("callback_secret") == "":
+        changes["callback_secret"] = None
+    account = account_store.update_account(open_database(settings), name, **changes)
+    click.echo(f"updated account {account.name}: API version {account.api_version}")
+
+
+@accounts.command("show")
+@click.argument("name")
+@click.pass_obj
+def accounts_show(settings: Settings, name: str) -> None:
+    """Show account NAME's default API version and whether callbacks are signed."""
+    db = open_database(settings)
+    account = account_store.find_account(db, name)
+    secret = account_store.callback_secret(db, account.id)
+    click.echo(f"name: {account.name}\napi_version: {account.api_version}\n"
+               f"callback_secret: {'set' if secret else 'not set (no callbacks are sent)'}")
+
+
 @main.group()
 def keys() -> None:
     """Manage API keys."""
@@ -279,12 +314,19 @@ def cdrs() -> None:
     """Load call detail records."""
 
 
+CDR_TYPE = click.option(
+    "--type", "kind", type=click.Choice(list(RECORD_FIELDS)), default="cdr_in",
+    show_default=True, help="Inbound (cdr_in) or outbound (cdr_out) calls.",
+)
+
+
 @cdrs.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option("--account", "account_name", metavar="NAME", required=True)
+@CDR_TYPE
 @click.pass_obj
-def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
-    """Import inbound CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
+def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str) -> None:
+    """Import CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
 
     All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
@@ -293,8 +335,8 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
     size = _file_size(file)
     with _progress("Importing", size) as bar:
         try:
-            parsed = read_records(file, INBOUND_FIELDS)
-            imported = insert_inbound(db, account.id, _tracked(parsed, bar, file, size))
+            parsed = read_records(file, RECORD_FIELDS[kind])
+            imported = insert_cdrs(db, account.id, _tracked(parsed, bar, file, size), kind)
         except BadCdrFile as error:
             name = getattr(file, "name", "input")
             raise click.ClickException(f"{name}: {error}; nothing was imported") from None
@@ -314,15 +356,22 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str) -> None:
 @click.option(
     "--seed", default=1, show_default=True, type=int, help="Same seed, same calls (all day)."
 )
+@CDR_TYPE
 @click.pass_obj
-def cdrs_generate(settings: Settings, account_name: str, rows: int, months: int, seed: int) -> None:
-    """Generate realistic synthetic inbound CDRs over the last --months months."""
+def cdrs_generate(
+    settings: Settings, account_name: str, rows: int, months: int, seed: int, kind: str
+) -> None:
+    """Generate realistic synthetic CDRs over the last --months months."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name)
-    generated = generate_inbound(rows, months, datetime.now(UTC), seed=seed)
+    generate = generate_outbound if kind == "cdr_out" else generate_inbound
+    generated = generate(rows, months, datetime.now(UTC), seed=seed)
     with _progress("Generating", rows) as bar:
-        inserted = insert_inbound(db, account.id, _tracked(batches(generated), bar))
+        inserted = insert_cdrs(db, account.id, _tracked(batches(generated), bar), kind)
     click.echo(f"generated {inserted} CDRs for account {account.name}")
+    if kind == "cdr_out":  # the ids a voice_out_trunk.id filter takes
+        for trunk_id, name in outbound_trunks(seed):
+            click.echo(f"  trunk {trunk_id}  {name}")
 
 
 def _file_size(file: BinaryIO) -> int | None:

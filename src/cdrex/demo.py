@@ -14,7 +14,7 @@ from cdrex.cdrs.generate import batches, generate_inbound
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import Account, AccountError, account_for_key
-from cdrex.store.cdrs import count_inbound, insert_inbound
+from cdrex.store.cdrs import count_cdrs, insert_cdrs
 from cdrex.store.db import Database
 
 DEMO_ACCOUNT = "demo"
@@ -33,13 +33,13 @@ def demo_account(db: Database) -> Account:
 
 
 def needs_calls(db: Database, account: Account) -> bool:
-    return count_inbound(db, account.id) == 0
+    return count_cdrs(db, account.id) == 0
 
 
 def add_calls(db: Database, account: Account, progress: Callable[[int], object]) -> int:
     """Generate the demo calls (one transaction), reporting each batch's size."""
     rows = generate_inbound(DEMO_ROWS, DEMO_MONTHS, datetime.now(UTC), seed=DEMO_SEED)
-    return insert_inbound(db, account.id, _reporting(batches(rows), progress))
+    return insert_cdrs(db, account.id, _reporting(batches(rows), progress))
 
 
 def demo_key(db: Database, settings: Settings, account: Account) -> str:

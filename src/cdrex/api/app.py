@@ -17,28 +17,26 @@ from cdrex.api.errors import (
     on_http_exception,
     on_unexpected,
 )
-from cdrex.api.versions import VERSIONS
+from cdrex.api.versions import COLLECTIONS
+from cdrex.exports.formats import FILE_SUFFIXES
 from cdrex.store.db import UNAVAILABLE_ERRORS
-
-FILE_SUFFIXES = (".csv",)
 
 
 def routes() -> list[Route]:
     table = []
-    for version in VERSIONS.values():
-        base = f"/v3/{version.collection}"
+    for collection in COLLECTIONS:
+        base = f"/v3/{collection}"
         # File routes first: "{export_id}" would match "name.csv" too.
         table += [
-            Route(f"{base}/{{file_name}}{suffix}",
-                  partial(exports.download_file, version=version, suffix=suffix),
-                  methods=["GET", "HEAD"])
+            # Any method: the handlers answer 405 with the methods that version allows.
+            Route(f"{base}/{{file_name}}{suffix}", partial(exports.download_file, suffix=suffix))
             for suffix in FILE_SUFFIXES
         ]
         table += [
-            # One route for GET and POST, so that a 405 on the collection allows both.
-            Route(base, partial(exports.collection, version=version), methods=["GET", "POST"]),
-            Route(f"{base}/{{export_id}}", partial(exports.show_export, version=version),
-                  methods=["GET"]),
+            # One route per path for all its methods, so that a 405 lists them all.
+            Route(base, partial(exports.collection_endpoint, collection=collection),
+                  methods=["GET", "POST"]),
+            Route(f"{base}/{{export_id}}", partial(exports.export_endpoint, collection=collection)),
         ]
     return table
 

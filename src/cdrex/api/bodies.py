@@ -28,8 +28,15 @@ def _bad_document(detail: str, pointer: str) -> ApiError:
     return ApiError.one(400, detail, title="Bad Request", pointer=pointer)
 
 
-def resource_attributes(body: bytes, version: ApiVersion) -> dict:
-    """The attributes of a create request's resource object, after the structural checks."""
+def resource_attributes(
+    body: bytes, version: ApiVersion, allowed: tuple[str, ...], resource_id: str | None = None
+) -> dict:
+    """The attributes of a request's resource object, after the structural checks.
+
+    A create (``resource_id`` None) must not carry an id; an update must carry the id of
+    the resource it is sent to. Attributes outside ``allowed`` are refused, not ignored:
+    a client that believes it changed something must learn that it did not.
+    """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -45,13 +52,12 @@ def resource_attributes(body: bytes, version: ApiVersion) -> dict:
             409, f"type must be {version.collection!r}, not {data['type']!r}.",
             code="116", title="Type mismatch", pointer="/data/type",
         )])
-    if "id" in data:
-        raise ApiError.one(403, "Client-generated ids are not supported.", pointer="/data/id")
+    _check_id(data, resource_id)
     attributes = data.get("attributes", {})
     if not isinstance(attributes, dict):
         raise ApiError.one(422, "attributes must be an object.", code="100",
                            pointer="/data/attributes")
-    unexpected = [("attributes", name) for name in attributes if name not in version.writable]
+    unexpected = [("attributes", name) for name in attributes if name not in allowed]
     unexpected += [("relationships",)] if "relationships" in data else []
     if unexpected:
         raise ApiError(422, [
@@ -60,3 +66,16 @@ def resource_attributes(body: bytes, version: ApiVersion) -> dict:
             for path in unexpected
         ])
     return attributes
+
+
+def _check_id(data: dict, resource_id: str | None) -> None:
+    if resource_id is None:
+        if "id" in data:
+            raise ApiError.one(403, "Client-generated ids are not supported.", pointer="/data/id")
+    elif "id" not in data:
+        raise _bad_document("data must have an id member.", "/data/id")
+    elif data["id"] != resource_id:
+        raise ApiError(409, [error_object(
+            409, "data.id must be the id in the URL.", code="116", title="Id mismatch",
+            pointer="/data/id",
+        )])

@@ -27,14 +27,15 @@ from cdrex.api.documents import meta, resource
 from cdrex.api.errors import ApiError, JsonApiResponse, error_object, json_pointer, not_found
 from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
-from cdrex.api.versions import ApiVersion
-from cdrex.exports.errors import ValidationFailed
-from cdrex.exports.filters import parse_month_filters
+from cdrex.api.versions import ApiVersion, choose_version
+from cdrex.exports.create import new_export, reference_problem
+from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.formats import file_format
-from cdrex.exports.model import Export, ExportType, is_export_key
+from cdrex.exports.model import Export, is_export_key
 from cdrex.pipeline.s3_files import S3Files
 from cdrex.pipeline.sinks import LocalFiles, StorageUnavailable
 from cdrex.store import exports as export_store
+from cdrex.store.accounts import Account
 from cdrex.store.db import Database
 
 T = TypeVar("T")
@@ -51,16 +52,29 @@ async def _find(
     return await context.read(find, context.db, account_id, key)
 
 
-async def collection(request: Request, version: ApiVersion) -> Response:
+async def _answering(request: Request, context: AppContext, collection: str) -> tuple[
+    Account, ApiVersion
+]:
+    """The caller's account and the version that answers it (spec §2.1). A collection that
+    version does not have is as unknown as any other path."""
+    account = await context.authenticate(request)
+    version = choose_version(account.api_version, request.headers.get("x-didww-api-version"))
+    if version.collection != collection:
+        raise ApiError.one(404, f"API version {version.name} has no /v3/{collection}; it uses "
+                           f"/v3/{version.collection}.", title="Not Found")
+    return account, version
+
+
+async def collection_endpoint(request: Request, collection: str) -> Response:
     """GET (and HEAD) lists the exports, POST creates one."""
     handler = create_export if request.method == "POST" else list_exports
-    return await handler(request, version)
+    return await handler(request, collection)
 
 
-async def list_exports(request: Request, version: ApiVersion) -> Response:
+async def list_exports(request: Request, collection: str) -> Response:
     context = context_of(request)
     check_accept(request)
-    account = await context.authenticate(request)
+    account, version = await _answering(request, context, collection)
     query = cached_list_query(request.scope["query_string"], version.name)
     base = context.base_url(request)
 
@@ -80,12 +94,21 @@ async def list_exports(request: Request, version: ApiVersion) -> Response:
     return await context.responses.get(key, document)
 
 
-async def show_export(request: Request, version: ApiVersion) -> Response:
+async def export_endpoint(request: Request, collection: str) -> Response:
+    """GET shows one export, PATCH (or PUT) changes it where the version allows; DELETE is
+    refused in every version (see the README's compatibility section)."""
     context = context_of(request)
     check_accept(request)
-    account = await context.authenticate(request)
+    account, version = await _answering(request, context, collection)
     export_id = request.path_params["export_id"]
-    export = await _find(context, export_store.get_export, account.id, export_id)
+    allowed = READ_METHODS + (("PATCH", "PUT") if version.updatable else ())
+    if request.method not in allowed:
+        raise _not_allowed(request, allowed, f"in API version {version.name}")
+    reading = request.method in READ_METHODS
+    if reading:
+        export = await _find(context, export_store.get_export, account.id, export_id)
+    else:
+        export = await _update(request, context, version, account.id, export_id)
     if export is None:
         raise not_found(export_id)
     return JsonApiResponse({
@@ -94,34 +117,63 @@ async def show_export(request: Request, version: ApiVersion) -> Response:
     })
 
 
-async def create_export(request: Request, version: ApiVersion) -> Response:
+READ_METHODS = ("GET", "HEAD")
+
+
+def _not_allowed(request: Request, allowed: tuple[str, ...], where: str) -> ApiError:
+    # DELETE is refused in every version: exports expire on their own (README).
+    return ApiError(405, [error_object(
+        405, f"{request.method} is not supported here {where}; use {', '.join(allowed)}.",
+        title="Method Not Allowed",
+    )], {"Allow": ", ".join(allowed)})
+
+
+async def _update(
+    request: Request, context: AppContext, version: ApiVersion, account_id: int, export_id: str
+) -> Export | None:
+    check_request_body_type(request)
+    body = await read_body(request)
+    if not is_export_key(export_id) or await _find(
+        context, export_store.get_export, account_id, export_id
+    ) is None:
+        return None  # 404 before the body's details: nothing there to update
+    attributes = resource_attributes(body, version, version.updatable, export_id)
+    if "external_reference_id" not in attributes:
+        return await _find(context, export_store.get_export, account_id, export_id)
+    reference = attributes["external_reference_id"]
+    if problem := reference_problem(reference):
+        raise _unprocessable([problem])
+    return await context.run(
+        export_store.set_external_reference_id, context.db, account_id, export_id, reference
+    )
+
+
+def _unprocessable(problems: list[Invalid]) -> ApiError:
+    return ApiError(422, [
+        error_object(422, problem.detail, code="100", title=problem.title,
+                     pointer=json_pointer("data", "attributes", *problem.path))
+        for problem in problems
+    ])
+
+
+async def create_export(request: Request, collection: str) -> Response:
     context = context_of(request)
     check_request_body_type(request)
     check_accept(request)
-    account = await context.authenticate(request)
-    attributes = resource_attributes(await read_body(request), version)
-    now = datetime.now(UTC)
-    if "filters" not in attributes:
-        raise ApiError.one(422, "filters - can't be blank", code="100",
-                           title="filters can't be blank", pointer="/data/attributes/filters")
+    account, version = await _answering(request, context, collection)
+    attributes = resource_attributes(await read_body(request), version, version.writable)
     try:
-        filters, selection = parse_month_filters(
-            attributes["filters"], now, context.settings.export_window_months
+        export = new_export(
+            attributes,
+            account_id=account.id,
+            api_version=version.name,
+            filter_rules=version.filter_rules,
+            callback_methods=version.callback_methods,
+            now=datetime.now(UTC),
+            months_back=context.settings.export_window_months,
         )
     except ValidationFailed as failed:
-        raise ApiError(422, [
-            error_object(422, problem.detail, code="100", title=problem.title,
-                         pointer=json_pointer("data", "attributes", *problem.path))
-            for problem in failed.problems
-        ]) from None
-    export = Export(
-        account_id=account.id,
-        api_version=version.name,
-        export_type=ExportType.CDR_IN,
-        filters=filters,
-        selection=selection,
-        created_at=now,
-    )
+        raise _unprocessable(failed.problems) from None
     await context.run(export_store.insert_export, context.db, export)
     context.export_created()
     base = context.base_url(request)
@@ -132,8 +184,12 @@ async def create_export(request: Request, version: ApiVersion) -> Response:
     )
 
 
-async def download_file(request: Request, version: ApiVersion, suffix: str) -> Response:
-    """The export's file. Independent of Accept: SDKs send none, docs send text/csv."""
+async def download_file(request: Request, suffix: str) -> Response:
+    """The export's file, under either collection and whatever the API version: it is the
+    file of the version the export was created with. Independent of Accept: SDKs send
+    none, docs send text/csv."""
+    if request.method not in READ_METHODS:
+        raise _not_allowed(request, READ_METHODS, "on export files")
     context = context_of(request)
     account = await context.authenticate(request)
     name = request.path_params["file_name"]

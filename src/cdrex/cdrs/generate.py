@@ -1,13 +1,14 @@
-"""Realistic synthetic inbound CDRs, for demo mode, tests and benchmarks.
+"""Realistic synthetic inbound and outbound CDRs, for demo mode, tests and benchmarks.
 
-Deterministic: the same seed on the same day gives the same calls. Caller names include
-commas, quotes, empty names and non-ASCII text so exports exercise CSV quoting; about a
-fifth of the calls go unanswered.
+Deterministic: the same seed on the same day gives the same calls. Caller names and
+disconnect reasons include commas and quotes (caller names also empty names and non-ASCII
+text) so exports exercise CSV quoting; about a fifth of the calls go unanswered.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
@@ -45,6 +46,27 @@ UNANSWERED = (
     ("Failed", 408, "SIP transaction timeout", "Destination"),
     ("Failed", 487, "Request Terminated", "Origination"),
 )
+ANSWER_RATE = 0.8
+
+# (country, network, dialling prefix, call type, rate in millionths of USD per minute,
+# billing increment in seconds).
+OUT_DESTINATIONS = (
+    ("United States", "AT&T", "1", "International", 9_000, 6),
+    ("United States", "Verizon Wireless", "1", "International Mobile", 9_500, 6),
+    ("Germany", "Telekom", "49", "International", 12_345, 60),
+    ("Germany", "Vodafone Mobile", "49", "International Mobile", 85_000, 60),
+    ("United Kingdom", "BT", "44", "Domestic", 7_250, 1),
+    ("France", "Orange Mobile", "33", "International Mobile", 61_500, 60),
+    ("Japan", "NTT Docomo", "81", "International Mobile", 120_000, 1),
+)
+OUT_ANSWERED = (("Completed", 200, "Normal call clearing"), ("Completed", 200, "Bye"))
+OUT_UNANSWERED = (
+    ("Failed", 486, 'Busy Here, "user busy"'),
+    ("Failed", 404, "Not Found, number unallocated"),
+    ("Failed", 480, "Temporarily Unavailable"),
+    ("Failed", 503, 'Service Unavailable, "no route, try later"'),
+    ("Failed", 487, "Request Terminated"),
+)
 
 
 def _amount(rng: random.Random, scale: int) -> int:
@@ -61,23 +83,43 @@ def _window_end(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _call_starts(rng: random.Random, rows: int, months: int, now: datetime) -> Iterator[datetime]:
+    """``rows`` start times spread evenly over the last ``months`` months up to ``now``
+    (see ``_window_end``), oldest first, as naive UTC.
+
+    A generator, so each start draws from ``rng`` only when the caller's loop reaches it:
+    the draws of one call stay together, and the sequence for a seed stays what it was.
+    """
+    year, month = shift_month(now.year, now.month, -(months - 1))
+    start = month_start(year, month).replace(tzinfo=None)
+    span = (_window_end(now).replace(tzinfo=None) - start).total_seconds()
+    for n in range(rows):
+        yield start + timedelta(seconds=int(span * (n + rng.random()) / rows))
+
+
+def _call_times(
+    rng: random.Random, time_start: datetime, answered: bool
+) -> tuple[int, datetime | None, datetime | None]:
+    """Duration in seconds, connect and end time; an unanswered call lasts 0 and has
+    neither time."""
+    if not answered:
+        return 0, None, None
+    duration = int(rng.expovariate(1 / 150)) + 1
+    time_connect = time_start + timedelta(seconds=rng.randrange(1, 15))
+    return duration, time_connect, time_connect + timedelta(seconds=duration)
+
+
 def generate_inbound(
     rows: int, months: int, now: datetime, seed: int = 1, dids: int = 8
 ) -> Iterator[tuple]:
     """``rows`` records (tuples in INBOUND_FIELDS order) spread evenly over the last
     ``months`` months up to ``now`` (see ``_window_end``), oldest first."""
     rng = random.Random(seed)
-    year, month = shift_month(now.year, now.month, -(months - 1))
-    start = month_start(year, month).replace(tzinfo=None)
-    span = (_window_end(now).replace(tzinfo=None) - start).total_seconds()
     did_numbers = [str(rng.randrange(10**10, 10**11)) + str(n) for n in range(dids)]
-    for n in range(rows):
-        time_start = start + timedelta(seconds=int(span * (n + rng.random()) / rows))
-        answered = rng.random() < 0.8
+    for time_start in _call_starts(rng, rows, months, now):
+        answered = rng.random() < ANSWER_RATE
         status, code, response, initiator = rng.choice(ANSWERED if answered else UNANSWERED)
-        duration = int(rng.expovariate(1 / 150)) + 1 if answered else 0
-        time_connect = time_start + timedelta(seconds=rng.randrange(1, 15)) if answered else None
-        time_end = time_connect + timedelta(seconds=duration) if time_connect else None
+        duration, time_connect, time_end = _call_times(rng, time_start, answered)
         country, network = rng.choice(COUNTRIES)
         did = rng.choice(did_numbers)
         source = str(rng.randrange(10**10, 10**12)) if rng.random() < 0.95 else ""
@@ -110,6 +152,76 @@ def generate_inbound(
             pstn + metered,
             0,
             rng.choice((None, None, "cust-001", "cust-002")),
+            f"{rng.getrandbits(64):016x}",
+        )
+
+
+def _trunks(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """``count`` (id, name) outbound trunks; ids are lower-case UUIDs, as the parser
+    stores them."""
+    return [
+        (str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"Voice OUT Trunk {n}")
+        for n in range(1, count + 1)
+    ]
+
+
+def outbound_trunks(seed: int = 1, trunks: int = 4) -> list[tuple[str, str]]:
+    """The (id, name) trunks ``generate_outbound`` with the same seed and count uses."""
+    return _trunks(random.Random(seed), trunks)
+
+
+def _billed(duration: int, increment: int) -> int:
+    """Billed seconds: the duration rounded up to whole billing increments."""
+    return -(-duration // increment) * increment
+
+
+def _charge(rate: int, billed: int) -> int:
+    """Millionths of USD for ``billed`` seconds at ``rate`` millionths a minute, rounded
+    half up (both are whole numbers, so integer arithmetic keeps it exact)."""
+    return (rate * billed + 30) // 60
+
+
+def generate_outbound(
+    rows: int, months: int, now: datetime, seed: int = 1, trunks: int = 4
+) -> Iterator[tuple]:
+    """``rows`` records (tuples in OUTBOUND_FIELDS order) spread evenly over the last
+    ``months`` months up to ``now`` (see ``_window_end``), oldest first, over the trunks
+    ``outbound_trunks(seed, trunks)`` returns.
+
+    Absent text is ``None``, never ``""``: a CSV file cannot tell the two apart, and the
+    records should survive a round trip through the record format unchanged.
+    """
+    rng = random.Random(seed)
+    trunk_list = _trunks(rng, trunks)  # drawn first, so outbound_trunks sees the same ids
+    for time_start in _call_starts(rng, rows, months, now):
+        answered = rng.random() < ANSWER_RATE
+        status, code, reason = rng.choice(OUT_ANSWERED if answered else OUT_UNANSWERED)
+        duration, time_connect, time_end = _call_times(rng, time_start, answered)
+        trunk_id, trunk_name = rng.choice(trunk_list)
+        country, network, prefix, call_type, rate, increment = rng.choice(OUT_DESTINATIONS)
+        billed = _billed(duration, increment)
+        source = str(rng.randrange(10**10, 10**11))
+        cli = rng.choice((source, source, "anonymous", None))
+        yield (
+            time_start,
+            time_connect,
+            time_end,
+            trunk_id,
+            trunk_name,
+            source,
+            cli,
+            prefix + str(rng.randrange(10**8, 10**10)),
+            status,
+            duration,
+            billed,
+            code,
+            reason,
+            country,
+            network,
+            call_type,
+            rate,
+            _charge(rate, billed),
+            rng.choice((f"<sip:{source}@pstn.example.net>;npi=ISDN;noa=4", None)),
             f"{rng.getrandbits(64):016x}",
         )
 

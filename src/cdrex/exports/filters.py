@@ -1,16 +1,46 @@
-"""Creation filters of the 2017-09-18 resource: ``year``, ``month``, optional ``did_number``."""
+"""Creation filters: which keys each (API version, export type) accepts, and what they select.
+
+Two shapes exist. Up to 2022-05-10 a period is a calendar month (``year``, ``month``, and
+for outbound CDRs an optional ``day``); from 2026-04-16 it is a half-open range
+``[from, to)``. Either may be narrowed by one exact match (``did_number`` inbound,
+``voice_out_trunk.id`` outbound). A ``FilterRule`` names what one version and type accept.
+"""
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.model import CdrSelection
 from cdrex.exports.window import exportable_months, month_start, next_month_start
 
-MONTH_FILTERS = ("year", "month", "did_number")
 DID_NUMBER = re.compile(r"[0-9]{3,15}")  # E.164 without "+": at most 15 digits
+TRUNK_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# "2026-05-01 00:00:00" (DIDWW's form) or ISO 8601 "2026-05-01T00:00:00", optionally with
+# "Z" or an offset; without one the time is UTC.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})?")
+
+# The exact-match filters: filter key -> (CdrSelection field, pattern, what it must be).
+MATCHES = {
+    "did_number": ("did_number", DID_NUMBER, "must be 3 to 15 digits"),
+    "voice_out_trunk.id": ("voice_out_trunk_id", TRUNK_ID, "must be a UUID"),
+}
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """What ``filters`` may hold for one API version and export type."""
+
+    period: str  # "month" (year, month[, day]) or "range" (from, to)
+    optional: tuple[str, ...]  # "day" and keys of MATCHES
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        required = ("year", "month") if self.period == "month" else ("from", "to")
+        return required + self.optional
 
 
 def _as_text(value: object) -> str | None:
@@ -20,56 +50,113 @@ def _as_text(value: object) -> str | None:
     return str(value)
 
 
-def _integer(filters: dict, name: str, problems: list[Invalid]) -> int | None:
-    if name not in filters:
-        problems.append(Invalid(("filters", name), f"{name} is required"))
-        return None
+def _missing(filters: dict, name: str, problems: list[Invalid]) -> bool:
+    if name in filters:
+        return False
+    problems.append(Invalid(("filters", name), f"{name} is required"))
+    return True
+
+
+def _integer(filters: dict, name: str, low: int, high: int, problems: list[Invalid]) -> int | None:
+    """A present integer filter (the caller checked presence), or None with a problem."""
     text = _as_text(filters[name])
-    if text is None or not text.isascii() or not text.isdigit():
+    # Length first: int() raises ValueError on strings of thousands of digits.
+    if text is None or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 9:
         problems.append(Invalid(("filters", name), f"{name} must be an integer"))
         return None
-    # int() raises ValueError on thousands of digits; no year or month needs ten.
-    if len(text.lstrip("0")) > 9:
-        problems.append(Invalid(("filters", name), f"{name} is out of range"))
+    value = int(text)
+    if not low <= value <= high:
+        problems.append(Invalid(("filters", name), f"{name} must be between {low} and {high}"))
         return None
-    return int(text)
+    return value
 
 
-def parse_month_filters(
-    filters: object, now: datetime, months_back: int
+def _month_period(
+    filters: dict, rule: FilterRule, now: datetime, months_back: int, problems: list[Invalid]
+) -> tuple[datetime, datetime] | None:
+    missing = [_missing(filters, name, problems) for name in ("year", "month")]
+    year = None if missing[0] else _integer(filters, "year", 0, 10**9, problems)
+    month = None if missing[1] else _integer(filters, "month", 1, 12, problems)
+    if year is None or month is None:
+        return None
+    if (year, month) not in exportable_months(now, months_back):
+        problems.append(Invalid(
+            ("filters",),
+            f"year and month must be within the current and {months_back} previous months",
+        ))
+        return None
+    if "day" not in filters or "day" not in rule.optional:
+        return month_start(year, month), next_month_start(year, month)
+    day = _integer(filters, "day", 1, calendar.monthrange(year, month)[1], problems)
+    if day is None:
+        return None
+    start = month_start(year, month).replace(day=day)
+    return start, start + timedelta(days=1)
+
+
+def _timestamp(filters: dict, name: str, problems: list[Invalid]) -> datetime | None:
+    if _missing(filters, name, problems):
+        return None
+    text = filters[name]
+    try:
+        # The pattern first: fromisoformat also takes forms DIDWW does not (dates alone).
+        if not isinstance(text, str) or not TIMESTAMP.fullmatch(text):
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:  # malformed, or no such date (2026-02-30)
+        problems.append(Invalid(("filters", name), f"{name} not valid"))
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _range_period(
+    filters: dict, rule: FilterRule, now: datetime, months_back: int, problems: list[Invalid]
+) -> tuple[datetime, datetime] | None:
+    start, end = _timestamp(filters, "from", problems), _timestamp(filters, "to", problems)
+    if start is None or end is None:
+        return None
+    oldest = month_start(*exportable_months(now, months_back)[0])
+    if not oldest <= start <= now:
+        problems.append(Invalid(
+            ("filters",), f"from must be within the current and {months_back} previous months"
+        ))
+        return None
+    if end <= start:  # half-open: an empty range selects nothing, so it is refused
+        problems.append(Invalid(("filters", "to"), "to must be after from"))
+        return None
+    return start, end
+
+
+def _echo(filters: dict, rule: FilterRule, period: tuple[datetime, datetime]) -> dict[str, str]:
+    """The filters as the resource shows them: strings, times normalised."""
+    echo = {key: str(filters[key]) for key in rule.keys if key in filters}
+    if rule.period == "range":
+        echo["from"], echo["to"] = (moment.strftime("%Y-%m-%d %H:%M:%S") for moment in period)
+    return echo
+
+
+def parse_filters(
+    rule: FilterRule, filters: object, now: datetime, months_back: int
 ) -> tuple[dict[str, str], CdrSelection]:
-    """Validate a month filter; return the filters to echo and the CDRs they select."""
+    """Validate creation filters; return the filters to echo and the CDRs they select."""
     if not isinstance(filters, dict):
         raise ValidationFailed([Invalid(("filters",), "filters must be an object")])
     problems = [
         Invalid(("filters", key), f"{key} is not an allowed filter")
-        for key in filters
-        if key not in MONTH_FILTERS
+        for key in filters if key not in rule.keys
     ]
-    year = _integer(filters, "year", problems)
-    month = _integer(filters, "month", problems)
-    if month is not None and not 1 <= month <= 12:
-        problems.append(Invalid(("filters", "month"), "month must be between 1 and 12"))
-        month = None
-    did_number = None
-    if "did_number" in filters:
-        did_number = _as_text(filters["did_number"])
-        if did_number is None or not DID_NUMBER.fullmatch(did_number):
-            problems.append(
-                Invalid(("filters", "did_number"), "did_number must be 3 to 15 digits")
-            )
-    if year is not None and month is not None and (year, month) not in exportable_months(
-        now, months_back
-    ):
-        problems.append(
-            Invalid(
-                ("filters",),
-                f"year and month must be within the current and {months_back} previous months",
-            )
-        )
+    period_of = _month_period if rule.period == "month" else _range_period
+    period = period_of(filters, rule, now, months_back, problems)
+    matches: dict[str, str] = {}
+    for key in rule.optional:
+        if key in MATCHES and key in filters:
+            field, pattern, must = MATCHES[key]
+            text = _as_text(filters[key])
+            if text is None or not pattern.fullmatch(text):
+                problems.append(Invalid(("filters", key), f"{key} {must}"))
+            else:
+                matches[field] = text.lower()
     if problems:
         raise ValidationFailed(problems)
-    assert year is not None and month is not None
-    echo = {key: str(filters[key]) for key in MONTH_FILTERS if key in filters}
-    selection = CdrSelection(month_start(year, month), next_month_start(year, month), did_number)
-    return echo, selection
+    assert period is not None
+    return _echo(filters, rule, period), CdrSelection(period[0], period[1], **matches)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdrex.cdrs.records import INBOUND_FIELDS, Field
+from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS, Field
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,90 @@ CDR_IN_2017 = FileFormat(
     media_type="text/csv",
 )
 
+_CONNECT_AND_END = (
+    ("Date/Time Connect (UTC)", "time_connect"),
+    ("Date/Time End (UTC)", "time_end"),
+)
+GZIP = "application/gzip"  # not Content-Encoding: clients must save the bytes as they are
+
+# 2021-12-15: the 2017 columns with start, connect and end times in place of one time.
+CDR_IN_2021_12 = FileFormat(
+    columns=(("Date/Time Start (UTC)", "time_start"), *_CONNECT_AND_END,
+             *CDR_IN_2017.columns[1:]),
+    fields=INBOUND_FIELDS,
+    suffix=".csv.gz",
+    media_type=GZIP,
+)
+
+CDR_IN_2026_04 = FileFormat(
+    columns=(
+        ("Date/Time Start (UTC)", "time_start"),
+        *_CONNECT_AND_END,
+        ("Status", "status"),
+        ("Source", "source"),
+        ("Source Name", "source_name"),
+        ("Destination DID", "did_number"),
+        ("Duration (sec)", "duration"),
+        ("Attempt", "attempt"),
+        ("Disconnect Code", "disconnect_code"),
+        ("Response", "response"),
+        ("Disconnect Initiator", "disconnect_initiator"),
+        ("Voice IN Trunk", "voice_in_trunk"),
+        ("Destination", "destination"),
+        ("Trunk Group", "trunk_group"),
+        ("Capacity Group", "capacity_group"),
+        ("Toll-free (USD)", "tollfree_amount"),
+        ("PSTN (USD)", "pstn_amount"),
+        ("Metered (USD)", "metered_amount"),
+        ("CNAM IN (USD)", "cnam_amount"),
+        ("Total (USD)", "total_amount"),
+        ("Call ID", "call_id"),
+    ),
+    fields=INBOUND_FIELDS,
+    suffix=".csv.gz",
+    media_type=GZIP,
+)
+
+# The 2026-04-16 outbound columns. Earlier versions' outbound header is not published
+# (spec §8.3); they get these too (README, compatibility).
+CDR_OUT_2026_04 = FileFormat(
+    columns=(
+        ("Date/Time Start (UTC)", "time_start"),
+        *_CONNECT_AND_END,
+        ("Status", "status"),
+        ("Source", "source"),
+        ("CLI", "cli"),
+        ("Destination Number", "destination_number"),
+        ("Call Duration (sec)", "duration"),
+        ("Billing Duration (sec)", "billing_duration"),
+        ("Disconnect Code", "disconnect_code"),
+        ("Disconnect Reason", "disconnect_reason"),
+        ("Voice OUT Trunk", "voice_out_trunk"),
+        ("Destination Country", "destination_country"),
+        ("Network", "network"),
+        ("Call Type", "call_type"),
+        ("Rate (USD)", "rate"),
+        ("Charged (USD)", "charged"),
+        ("P-Charge-Info", "p_charge_info"),
+        ("Call ID", "call_id"),
+    ),
+    fields=OUTBOUND_FIELDS,
+    suffix=".csv.gz",
+    media_type=GZIP,
+)
+
 # (api_version, export_type) -> format of the file an export created there gets.
 FILE_FORMATS: dict[tuple[str, str], FileFormat] = {
     ("2017-09-18", "cdr_in"): CDR_IN_2017,
+    ("2021-04-19", "cdr_in"): CDR_IN_2017,
+    ("2021-12-15", "cdr_in"): CDR_IN_2021_12,
+    ("2022-05-10", "cdr_in"): CDR_IN_2021_12,
+    ("2026-04-16", "cdr_in"): CDR_IN_2026_04,
+    ("2021-12-15", "cdr_out"): CDR_OUT_2026_04,
+    ("2022-05-10", "cdr_out"): CDR_OUT_2026_04,
+    ("2026-04-16", "cdr_out"): CDR_OUT_2026_04,
 }
+FILE_SUFFIXES = tuple(dict.fromkeys(fmt.suffix for fmt in FILE_FORMATS.values()))
 
 
 def file_format(api_version: str, export_type: str) -> FileFormat:

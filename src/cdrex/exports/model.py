@@ -20,15 +20,25 @@ class ExportStatus(enum.StrEnum):
 
 class ExportType(enum.StrEnum):
     CDR_IN = "cdr_in"
+    CDR_OUT = "cdr_out"
+
+
+class CallbackMethod(enum.StrEnum):
+    """Stored lowercase; versions up to 2022-05-10 spell them in capitals."""
+
+    POST = "post"
+    GET = "get"
 
 
 @dataclass(frozen=True)
 class CdrSelection:
-    """Which CDRs an export contains: calls started in [start, end), optionally for one DID."""
+    """Which CDRs an export contains: calls started in [start, end), optionally only those
+    of one DID (inbound) or one outbound trunk."""
 
     start: datetime
     end: datetime
     did_number: str | None = None
+    voice_out_trunk_id: str | None = None
 
 
 # Export ids and file names are canonical UUID strings (the default factories of Export).
@@ -60,6 +70,9 @@ class Export:
     byte_size: int | None = None
     sha256: str | None = None
     failure_reason: str | None = None
+    callback_url: str | None = None
+    callback_method: CallbackMethod | None = None
+    external_reference_id: str | None = None
 
     @property
     def is_completed(self) -> bool:

@@ -15,9 +15,10 @@ from cdrex.exports.model import CdrSelection, Export
 from cdrex.pipeline.sinks import FileStore
 from cdrex.pipeline.slices import time_slices, write_in_parallel
 from cdrex.pipeline.sources import Write, write_csv_rows
+from cdrex.store import schema
 from cdrex.store.db import Database
 
-CDR_TABLES = {"cdr_in": "cdrs_in"}
+CDR_TABLES = {kind: table.name for kind, table in schema.CDR_TABLES.items()}  # type -> table
 DEFAULT_GZIP_LEVEL = 1  # ISA-L's levels are 0-3; bench/gzip_levels.py shows why 1
 
 

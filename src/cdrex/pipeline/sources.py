@@ -170,8 +170,9 @@ def _where(selection: CdrSelection, placeholder: Callable[[str], str]) -> str:
         f"account_id = {placeholder('account_id')} AND time_start >= {placeholder('start')}"
         f" AND time_start < {placeholder('end')}"
     )
-    if selection.did_number is not None:
-        clause += f" AND did_number = {placeholder('did_number')}"
+    for name in ("did_number", "voice_out_trunk_id"):
+        if getattr(selection, name) is not None:
+            clause += f" AND {name} = {placeholder(name)}"
     return clause
 
 
@@ -181,6 +182,7 @@ def _params(account_id: int, selection: CdrSelection, timestamp: Callable[[datet
         "start": timestamp(selection.start),
         "end": timestamp(selection.end),
         "did_number": selection.did_number,
+        "voice_out_trunk_id": selection.voice_out_trunk_id,
     }
 
 

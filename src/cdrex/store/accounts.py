@@ -23,6 +23,7 @@ NAME_LENGTH = accounts.c.name.type.length  # type: ignore[attr-defined]
 class Account:
     id: int
     name: str
+    api_version: str = "2017-09-18"  # the default version of its requests
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,40 @@ def create_account(db: Database, name: str) -> Account:
     return Account(account_id, name)
 
 
+_ACCOUNT_COLUMNS = (accounts.c.id, accounts.c.name, accounts.c.api_version)
+
+
 def find_account(db: Database, name: str) -> Account:
     with db.read() as conn:
-        row = conn.execute(sa.select(accounts.c.id, accounts.c.name).where(accounts.c.name == name))
-        found = row.first()
+        found = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.name == name)).first()
     if found is None:
         raise AccountError(f"no account named {name!r}")
-    return Account(found.id, found.name)
+    return Account(*found)
 
 
 def list_accounts(db: Database) -> list[Account]:
     with db.read() as conn:
-        rows = conn.execute(sa.select(accounts.c.id, accounts.c.name).order_by(accounts.c.name))
-        return [Account(row.id, row.name) for row in rows]
+        rows = conn.execute(sa.select(*_ACCOUNT_COLUMNS).order_by(accounts.c.name))
+        return [Account(*row) for row in rows]
+
+
+def update_account(db: Database, name: str, **changes: str | None) -> Account:
+    """Set the account's ``api_version`` and/or ``callback_secret``."""
+    with db.write() as conn:
+        updated = conn.execute(
+            accounts.update().where(accounts.c.name == name).values(**changes)
+        ).rowcount
+    if not updated:
+        raise AccountError(f"no account named {name!r}")
+    return find_account(db, name)
+
+
+def callback_secret(db: Database, account_id: int) -> str | None:
+    """The secret the account's callbacks are signed with; None: send none."""
+    with db.read() as conn:
+        return conn.execute(
+            sa.select(accounts.c.callback_secret).where(accounts.c.id == account_id)
+        ).scalar_one_or_none()
 
 
 def create_api_key(db: Database, account: Account) -> str:
@@ -142,7 +164,7 @@ def _no_single_key(given: str, found: list, active: list) -> str:
 
 
 _ACCOUNT_FOR_KEY = (
-    sa.select(accounts.c.id, accounts.c.name, api_keys.c.key_hash)
+    sa.select(accounts.c.id, accounts.c.name, accounts.c.api_version, api_keys.c.key_hash)
     .join(api_keys, api_keys.c.account_id == accounts.c.id)
     .where(api_keys.c.key_hash == sa.bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
 )
@@ -177,6 +199,6 @@ def account_for_key_on(connection: Any, dialect: sa.Dialect, key: str) -> Accoun
         cursor.close()
     # The lookup goes through an index on the hash; comparing in constant time as well
     # keeps the check free of timing differences on the key material.
-    if row is None or not hmac.compare_digest(row[2], digest):
+    if row is None or not hmac.compare_digest(row[3], digest):
         return None
-    return Account(row[0], row[1])
+    return Account(row[0], row[1], row[2])

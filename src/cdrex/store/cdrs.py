@@ -12,12 +12,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from cdrex.cdrs.records import INBOUND_FIELDS
+from cdrex.cdrs.records import RECORD_FIELDS
 from cdrex.store.db import Database
-from cdrex.store.schema import cdrs_in
-
-INBOUND_NAMES = ("account_id", *(field.name for field in INBOUND_FIELDS))
-_COLUMNS = ", ".join(INBOUND_NAMES)
+from cdrex.store.schema import CDR_TABLES
 
 Batches = Iterable[list[tuple]]
 
@@ -36,10 +33,24 @@ def _sqlite_timestamp(value: datetime) -> str:
 sqlite3.register_adapter(datetime, _sqlite_timestamp)
 
 
-def insert_inbound(db: Database, account_id: int, batches: Batches) -> int:
-    """Insert batches of parsed records (naive UTC timestamps, as cdrex.cdrs.records makes
-    them) atomically: all of them or, on error, none."""
-    return _INSERTERS[db.engine.dialect.name](db, int(account_id), batches)
+def insert_cdrs(db: Database, account_id: int, batches: Batches, kind: str = "cdr_in") -> int:
+    """Insert batches of parsed records of ``kind`` (``cdr_in``, ``cdr_out``; naive UTC
+    timestamps, as cdrex.cdrs.records makes them) atomically: all of them or none."""
+    return _INSERTERS[db.engine.dialect.name](db, _Target(kind), int(account_id), batches)
+
+
+class _Target:
+    """The table records of one kind go to, and how the insert names its columns."""
+
+    def __init__(self, kind: str) -> None:
+        self.table = CDR_TABLES[kind].name
+        self.fields = RECORD_FIELDS[kind]
+        self.record_columns = ", ".join(field.name for field in self.fields)
+        self.columns = f"account_id, {self.record_columns}"
+        self.binary_types = [
+            _binary_copy_type(CDR_TABLES[kind].c[name])
+            for name in ("account_id", *(field.name for field in self.fields))
+        ]
 
 
 def _binary_copy_type(column: sa.Column) -> str:
@@ -53,24 +64,21 @@ def _binary_copy_type(column: sa.Column) -> str:
     return "int4" if isinstance(column.type, sa.Integer) else "text"
 
 
-_BINARY_TYPES = [_binary_copy_type(cdrs_in.c[name]) for name in INBOUND_NAMES]
-
-
-def _postgres_insert(db: Database, account_id: int, batches: Batches) -> int:
+def _postgres_insert(db: Database, target: _Target, account_id: int, batches: Batches) -> int:
     with db.write() as conn:
-        return _copy_in(conn, account_id, batches)
+        return _copy_in(conn, target, account_id, batches)
 
 
-def _copy_in(conn: sa.Connection, account_id: int, batches: Batches) -> int:
+def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Batches) -> int:
     total = 0
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     # Binary COPY: the fastest way in, and it spares the client formatting every value
     # as text, which matters because parsing the file already keeps this process busy.
-    statement = f"COPY {cdrs_in.name} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    statement = f"COPY {target.table} ({target.columns}) FROM STDIN (FORMAT BINARY)"
     driver_error = conn.dialect.loaded_dbapi.Error
     try:
         with cursor.copy(statement) as copy:
-            copy.set_types(_BINARY_TYPES)
+            copy.set_types(target.binary_types)
             for batch in batches:
                 for record in batch:
                     copy.write_row((account_id, *record))
@@ -82,27 +90,24 @@ def _copy_in(conn: sa.Connection, account_id: int, batches: Batches) -> int:
     return total
 
 
-_RECORD_COLUMNS = ", ".join(field.name for field in INBOUND_FIELDS)
-
-
-def _sqlite_insert(db: Database, account_id: int, batches: Batches) -> int:
+def _sqlite_insert(db: Database, target: _Target, account_id: int, batches: Batches) -> int:
     """Stage the rows in a TEMP table, then copy them in one short write transaction.
 
     SQLite has one write lock per database file, and the temp database has its own: a
     long import parses and stages without holding the lock the API and the workers need,
     and holds it only for the final INSERT ... SELECT, which runs at SQLite's own speed.
-    A bad row stops the import before anything reaches cdrs_in.
+    A bad row stops the import before anything reaches the CDR table.
     """
     with db.engine.connect() as conn:
         raw = conn.connection.driver_connection  # autocommit: we issue BEGIN ourselves
-        raw.execute(f"CREATE TEMP TABLE import_staging ({_RECORD_COLUMNS})")
+        raw.execute(f"CREATE TEMP TABLE import_staging ({target.record_columns})")
         try:
-            total = _stage(raw, batches)
+            total = _stage(raw, len(target.fields), batches)
             raw.execute("BEGIN IMMEDIATE")
             try:
                 raw.execute(  # ORDER BY rowid: file order is insertion order (export ties)
-                    f"INSERT INTO main.{cdrs_in.name} ({_COLUMNS}) SELECT {account_id}, "
-                    f"{_RECORD_COLUMNS} FROM temp.import_staging ORDER BY rowid"
+                    f"INSERT INTO main.{target.table} ({target.columns}) SELECT {account_id}, "
+                    f"{target.record_columns} FROM temp.import_staging ORDER BY rowid"
                 )
                 raw.execute("COMMIT")
             except BaseException:
@@ -113,9 +118,9 @@ def _sqlite_insert(db: Database, account_id: int, batches: Batches) -> int:
     return total
 
 
-def _stage(raw: sqlite3.Connection, batches: Batches) -> int:
+def _stage(raw: sqlite3.Connection, width: int, batches: Batches) -> int:
     total = 0
-    marks = ", ".join("?" * len(INBOUND_FIELDS))
+    marks = ", ".join("?" * width)
     raw.execute("BEGIN")  # one transaction for all batches: no journal sync per batch
     try:
         for batch in batches:
@@ -126,13 +131,14 @@ def _stage(raw: sqlite3.Connection, batches: Batches) -> int:
     return total
 
 
-_INSERTERS: dict[str, Callable[[Database, int, Batches], int]] = {
+_INSERTERS: dict[str, Callable[[Database, _Target, int, Batches], int]] = {
     "postgresql": _postgres_insert,
     "sqlite": _sqlite_insert,
 }
 
 
-def count_inbound(db: Database, account_id: int) -> int:
-    query = sa.select(sa.func.count()).where(cdrs_in.c.account_id == account_id)
+def count_cdrs(db: Database, account_id: int, kind: str = "cdr_in") -> int:
+    table = CDR_TABLES[kind]
+    query = sa.select(sa.func.count()).where(table.c.account_id == account_id)
     with db.read() as conn:
         return conn.execute(query).scalar_one()

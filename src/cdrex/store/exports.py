@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import sqlalchemy as sa
 
-from cdrex.exports.model import CdrSelection, Export, ExportStatus, ExportType
+from cdrex.exports.model import CallbackMethod, CdrSelection, Export, ExportStatus, ExportType
 from cdrex.store.db import Database
 from cdrex.store.schema import UtcDateTime, exports
 
@@ -19,6 +19,7 @@ NOTIFY_CHANNEL = "cdrex_exports"
 SORTABLE = {"status": exports.c.status, "created_at": exports.c.created_at}
 _TYPES = {member.value: member for member in ExportType}  # a dict lookup: Enum() is slower
 _STATUSES = {member.value: member for member in ExportStatus}
+_METHODS = {member.value: member for member in CallbackMethod}
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
@@ -37,7 +38,8 @@ def _utc(value: datetime | str | None) -> datetime | None:
 _EXPORT_FIELDS = (
     "id", "account_id", "api_version", "export_type", "filters", "period_start", "period_end",
     "did_number", "created_at", "file_name", "status", "attempts", "completed_at",
-    "row_count", "byte_size", "sha256", "failure_reason",
+    "row_count", "byte_size", "sha256", "failure_reason", "voice_out_trunk_id", "callback_url",
+    "callback_method", "external_reference_id",
 )
 _EXPORT_COLUMNS = [
     sa.type_coerce(column, sa.String).label(name)
@@ -50,14 +52,17 @@ def _to_export(row: Sequence) -> Export:
     """An Export from a row of _EXPORT_COLUMNS."""
     (id_, account_id, api_version, export_type, filters, period_start, period_end, did_number,
      created_at, file_name, status, attempts, completed_at, row_count, byte_size, sha256,
-     failure_reason) = row
+     failure_reason, voice_out_trunk_id, callback_url, callback_method,
+     external_reference_id) = row
     return Export(
         id=id_,
         account_id=account_id,
         api_version=api_version,
         export_type=_TYPES[export_type],
         filters=orjson.loads(filters) if isinstance(filters, str) else filters,
-        selection=CdrSelection(_utc(period_start), _utc(period_end), did_number),
+        selection=CdrSelection(
+            _utc(period_start), _utc(period_end), did_number, voice_out_trunk_id
+        ),
         created_at=_utc(created_at),
         file_name=file_name,
         status=_STATUSES[status],
@@ -67,6 +72,9 @@ def _to_export(row: Sequence) -> Export:
         byte_size=byte_size,
         sha256=sha256,
         failure_reason=failure_reason,
+        callback_url=callback_url,
+        callback_method=_METHODS[callback_method] if callback_method else None,
+        external_reference_id=external_reference_id,
     )
 
 
@@ -98,6 +106,10 @@ def insert_export(db: Database, export: Export) -> None:
                 period_start=export.selection.start,
                 period_end=export.selection.end,
                 did_number=export.selection.did_number,
+                voice_out_trunk_id=export.selection.voice_out_trunk_id,
+                callback_url=export.callback_url,
+                callback_method=export.callback_method and export.callback_method.value,
+                external_reference_id=export.external_reference_id,
                 status=export.status.value,
                 created_at=export.created_at,
                 file_name=export.file_name,
@@ -125,6 +137,20 @@ def get_export(db: Database, account_id: int, export_id: str) -> Export | None:
 
 def get_export_by_file(db: Database, account_id: int, file_name: str) -> Export | None:
     return _find_one(db, account_id, exports.c.file_name == file_name)
+
+
+def set_external_reference_id(
+    db: Database, account_id: int, export_id: str, reference: str | None
+) -> Export | None:
+    """Change the customer's own reference of an export; None when there is no such export."""
+    with db.write() as conn:
+        row = conn.execute(
+            exports.update()
+            .where(exports.c.account_id == account_id, exports.c.id == export_id)
+            .values(external_reference_id=reference)
+            .returning(*_EXPORT_COLUMNS)
+        ).first()
+    return _to_export(row) if row else None
 
 
 def list_exports(

@@ -36,7 +36,7 @@ from cdrex.store.db import Database
 
 log = logging.getLogger("cdrex.partitions")
 
-PARTITIONED_TABLES = ("cdrs_in",)
+PARTITIONED_TABLES = ("cdrs_in", "cdrs_out")
 _LOCK_KEY = 7428202  # pg_advisory lock: one maintainer at a time
 _LOCK_TIMEOUT = "2s"
 _CLUSTERED = "cdrex: clustered"  # the table comment that marks a clustered partition

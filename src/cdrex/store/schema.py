@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from cdrex.cdrs.records import INBOUND_FIELDS, Field, Kind
+from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS, Field, Kind
 
 metadata = sa.MetaData(
     naming_convention={
@@ -44,6 +44,9 @@ accounts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # The API version requests without X-DIDWW-API-Version get (and the oldest they may ask).
+    sa.Column("api_version", sa.String(10), nullable=False, server_default="2017-09-18"),
+    sa.Column("callback_secret", sa.String(200)),  # signs callbacks; none set: none sent
 )
 
 api_keys = sa.Table(
@@ -69,6 +72,10 @@ exports = sa.Table(
     sa.Column("period_start", UtcDateTime, nullable=False),
     sa.Column("period_end", UtcDateTime, nullable=False),
     sa.Column("did_number", sa.String(15)),
+    sa.Column("voice_out_trunk_id", sa.String(36)),
+    sa.Column("callback_url", sa.Text),
+    sa.Column("callback_method", sa.String(4)),
+    sa.Column("external_reference_id", sa.String(100)),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("file_name", sa.String(36), nullable=False, unique=True),
@@ -101,14 +108,20 @@ def _record_columns(fields: tuple[Field, ...]) -> list[sa.Column]:
     ]
 
 
-# On PostgreSQL, migration 0002 makes this table partitioned by month of time_start, with
-# the primary key (id, time_start); store/partitions.py keeps its partitions.
-cdrs_in = sa.Table(
-    "cdrs_in",
-    metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
-    *_record_columns(INBOUND_FIELDS),
-    # Exports read one account's calls of one month, newest first, ties by insertion order.
-    sa.Index(None, "account_id", "time_start", "id"),
-)
+def _cdr_table(name: str, fields: tuple[Field, ...]) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+        *_record_columns(fields),
+        # Exports read one account's calls of one period, newest first, ties by insertion.
+        sa.Index(None, "account_id", "time_start", "id"),
+    )
+
+
+# On PostgreSQL both are partitioned by month of time_start, with the primary key
+# (id, time_start) (migrations 0002 and 0004); store/partitions.py keeps their partitions.
+cdrs_in = _cdr_table("cdrs_in", INBOUND_FIELDS)
+cdrs_out = _cdr_table("cdrs_out", OUTBOUND_FIELDS)
+CDR_TABLES = {"cdr_in": cdrs_in, "cdr_out": cdrs_out}  # export type -> its CDRs

@@ -1,0 +1,1 @@
+"""Export-completion callbacks: DIDWW-compatible signing, destination checks, retries, delivery."""
