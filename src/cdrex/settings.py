@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cdrex.callbacks.schedule import RETRY_DELAYS_SECONDS, parse_delays
+
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -35,6 +37,12 @@ class Settings:
     cdr_retention_months: int = 1  # kept past the exportable window, then dropped whole
     gzip_level: int = 1  # ISA-L level (0-3) for .csv.gz files; see bench/gzip_levels.py
     export_slices: int = 1  # PostgreSQL: time slices one export copies in parallel
+    # Callbacks: DIDWW's retry schedule, its 60 s timeout; loopback, private and link-local
+    # destinations refused unless allowed (a callback URL is the customer's to choose).
+    callback_retry_delays: tuple[int, ...] = RETRY_DELAYS_SECONDS
+    callback_timeout_seconds: float = 60.0
+    callback_allow_private: bool = False
+    callback_senders: int = 4  # per worker process: a hanging endpoint holds only one
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,6 +65,15 @@ class Settings:
             cdr_retention_months=_env_int("CDREX_CDR_RETENTION_MONTHS", 1),
             gzip_level=_env_int("CDREX_GZIP_LEVEL", 1),
             export_slices=_env_int("CDREX_EXPORT_SLICES", 1),
+            callback_retry_delays=parse_delays(
+                os.environ.get("CDREX_CALLBACK_RETRY_DELAYS",
+                               ",".join(map(str, RETRY_DELAYS_SECONDS)))
+            ),
+            callback_timeout_seconds=float(os.environ.get("CDREX_CALLBACK_TIMEOUT_SECONDS")
+                                           or 60.0),
+            callback_allow_private=os.environ.get("CDREX_CALLBACK_ALLOW_PRIVATE", "").lower()
+            in ("1", "true", "yes"),
+            callback_senders=_env_int("CDREX_CALLBACK_SENDERS", 4),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

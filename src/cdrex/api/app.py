@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from cdrex.api import exports
 from cdrex.api.context import AppContext
@@ -22,6 +26,20 @@ from cdrex.exports.formats import FILE_SUFFIXES
 from cdrex.store.db import UNAVAILABLE_ERRORS
 
 
+class AnyMethod:
+    """An endpoint every HTTP method reaches. Starlette gives a function endpoint only the
+    methods listed for its route (GET and HEAD when none are) and answers the others with a
+    405 of its own; the export and file handlers choose per API version (PATCH exists from
+    2026-04-16 only) and answer that 405 themselves. Starlette routes any method to an
+    endpoint that is not a function: an ASGI app such as this one."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self._app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
 def routes() -> list[Route]:
     table = []
     for collection in COLLECTIONS:
@@ -29,14 +47,16 @@ def routes() -> list[Route]:
         # File routes first: "{export_id}" would match "name.csv" too.
         table += [
             # Any method: the handlers answer 405 with the methods that version allows.
-            Route(f"{base}/{{file_name}}{suffix}", partial(exports.download_file, suffix=suffix))
+            Route(f"{base}/{{file_name}}{suffix}",
+                  AnyMethod(partial(exports.download_file, suffix=suffix)))
             for suffix in FILE_SUFFIXES
         ]
         table += [
             # One route per path for all its methods, so that a 405 lists them all.
             Route(base, partial(exports.collection_endpoint, collection=collection),
                   methods=["GET", "POST"]),
-            Route(f"{base}/{{export_id}}", partial(exports.export_endpoint, collection=collection)),
+            Route(f"{base}/{{export_id}}",
+                  AnyMethod(partial(exports.export_endpoint, collection=collection))),
         ]
     return table
 

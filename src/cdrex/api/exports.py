@@ -162,6 +162,7 @@ async def create_export(request: Request, collection: str) -> Response:
     check_accept(request)
     account, version = await _answering(request, context, collection)
     attributes = resource_attributes(await read_body(request), version, version.writable)
+    base = context.base_url(request)
     try:
         export = new_export(
             attributes,
@@ -171,12 +172,12 @@ async def create_export(request: Request, collection: str) -> Response:
             callback_methods=version.callback_methods,
             now=datetime.now(UTC),
             months_back=context.settings.export_window_months,
+            base_url=base,
         )
     except ValidationFailed as failed:
         raise _unprocessable(failed.problems) from None
     await context.run(export_store.insert_export, context.db, export)
     context.export_created()
-    base = context.base_url(request)
     return JsonApiResponse(
         {"data": resource(export, version, base), "meta": meta(version)},
         status_code=201,

@@ -70,6 +70,7 @@ def new_export(
     callback_methods: Mapping[CallbackMethod, str],
     now: datetime,
     months_back: int,
+    base_url: str,
 ) -> Export:
     """The Export a create request asks for; ValidationFailed lists everything wrong."""
     problems: list[Invalid] = []
@@ -101,4 +102,5 @@ def new_export(
         callback_url=callback_url,
         callback_method=callback_method,
         external_reference_id=reference,
+        base_url=base_url,
     )

@@ -73,6 +73,7 @@ class Export:
     callback_url: str | None = None
     callback_method: CallbackMethod | None = None
     external_reference_id: str | None = None
+    base_url: str | None = None  # scheme://host[:port] the client created it through
 
     @property
     def is_completed(self) -> bool:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from cdrex.exports.model import CallbackMethod, CdrSelection, Export, ExportStatus, ExportType
 from cdrex.store.db import Database
-from cdrex.store.schema import UtcDateTime, exports
+from cdrex.store.schema import UtcDateTime, callback_deliveries, exports
 
 # Workers LISTEN on this channel (PostgreSQL): a new or released export wakes them at once.
 NOTIFY_CHANNEL = "cdrex_exports"
@@ -39,7 +39,7 @@ _EXPORT_FIELDS = (
     "id", "account_id", "api_version", "export_type", "filters", "period_start", "period_end",
     "did_number", "created_at", "file_name", "status", "attempts", "completed_at",
     "row_count", "byte_size", "sha256", "failure_reason", "voice_out_trunk_id", "callback_url",
-    "callback_method", "external_reference_id",
+    "callback_method", "external_reference_id", "base_url",
 )
 _EXPORT_COLUMNS = [
     sa.type_coerce(column, sa.String).label(name)
@@ -53,7 +53,7 @@ def _to_export(row: Sequence) -> Export:
     (id_, account_id, api_version, export_type, filters, period_start, period_end, did_number,
      created_at, file_name, status, attempts, completed_at, row_count, byte_size, sha256,
      failure_reason, voice_out_trunk_id, callback_url, callback_method,
-     external_reference_id) = row
+     external_reference_id, base_url) = row
     return Export(
         id=id_,
         account_id=account_id,
@@ -75,6 +75,7 @@ def _to_export(row: Sequence) -> Export:
         callback_url=callback_url,
         callback_method=_METHODS[callback_method] if callback_method else None,
         external_reference_id=external_reference_id,
+        base_url=base_url,
     )
 
 
@@ -110,6 +111,7 @@ def insert_export(db: Database, export: Export) -> None:
                 callback_url=export.callback_url,
                 callback_method=export.callback_method and export.callback_method.value,
                 external_reference_id=export.external_reference_id,
+                base_url=export.base_url,
                 status=export.status.value,
                 created_at=export.created_at,
                 file_name=export.file_name,
@@ -213,6 +215,7 @@ def claim_next_export(
                     failure_reason=_gave_up(row.attempts, row.failure_reason),
                 )
             )
+            _owe_callback(conn, row.id, ExportStatus.FAILED, now)
         claimed = conn.execute(
             exports.update()
             .where(exports.c.id == row.id)
@@ -226,6 +229,21 @@ def claim_next_export(
             .returning(*_EXPORT_COLUMNS)
         ).one()
     return _to_export(claimed)
+
+
+PENDING_CALLBACK = "pending"
+
+
+def _owe_callback(conn: sa.Connection, export_id: str, event: ExportStatus, now: datetime) -> None:
+    """Owe a callback for the export's ``event``, if it asked for one. Written in the
+    transaction that finishes the export: a crash cannot finish one without the other."""
+    at = sa.literal(now, UtcDateTime())
+    wanted = sa.select(
+        exports.c.id, sa.literal(event.value), sa.literal(PENDING_CALLBACK), at, at
+    ).where(exports.c.id == export_id, exports.c.callback_url.is_not(None))
+    conn.execute(callback_deliveries.insert().from_select(
+        ["export_id", "event", "status", "due_at", "created_at"], wanted
+    ))
 
 
 def _gave_up(attempts: int, last_error: str | None) -> str:
@@ -274,6 +292,8 @@ def complete_export(
                 failure_reason=None,
             )
         )
+        if result.rowcount == 1:
+            _owe_callback(conn, export_id, ExportStatus.COMPLETED, now)
     return result.rowcount == 1
 
 

@@ -76,6 +76,7 @@ exports = sa.Table(
     sa.Column("callback_url", sa.Text),
     sa.Column("callback_method", sa.String(4)),
     sa.Column("external_reference_id", sa.String(100)),
+    sa.Column("base_url", sa.String(200)),  # where the client reached us: the callback's url
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("file_name", sa.String(36), nullable=False, unique=True),
@@ -91,6 +92,36 @@ exports = sa.Table(
     sa.Column("failure_reason", sa.Text),
     sa.Index(None, "account_id", "created_at"),
     sa.Index(None, "status", "lease_expires_at"),
+)
+
+# A callback owed for a finished export, and every attempt to deliver it. The row is
+# written in the transaction that finishes the export, so a crash cannot lose it.
+callback_deliveries = sa.Table(
+    "callback_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("export_id", sa.ForeignKey("exports.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("event", sa.String(16), nullable=False),  # the export's status: completed|failed
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | dropped
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", UtcDateTime, nullable=False),  # also the lease while one is sending
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Index(None, "status", "due_at"),
+)
+
+callback_attempts = sa.Table(
+    "callback_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.ForeignKey("callback_deliveries.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("attempted_at", UtcDateTime, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("elapsed_ms", sa.Integer, nullable=False),
 )
 
 _SQL_TYPES = {

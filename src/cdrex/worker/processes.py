@@ -20,6 +20,7 @@ from multiprocessing.process import BaseProcess
 from cdrex.pipeline.sinks import open_file_store
 from cdrex.settings import Settings
 from cdrex.store.db import Database
+from cdrex.worker.callbacks import start_senders
 from cdrex.worker.jobs import ExportWorker
 from cdrex.worker.sweep import run_sweeper
 from cdrex.worker.threads import doorbell_for
@@ -59,7 +60,8 @@ def _child(settings: Settings) -> None:
 
 
 def run_workers(settings: Settings, concurrency: int) -> None:
-    """Run ``concurrency`` worker loops and the sweeper until SIGTERM/SIGINT."""
+    """Run ``concurrency`` worker loops, the sweeper and the callback senders until
+    SIGTERM/SIGINT."""
     stop = _stop_on_signals()
     db = Database(settings.resolved_database_url)
     files = open_file_store(settings)
@@ -67,11 +69,13 @@ def run_workers(settings: Settings, concurrency: int) -> None:
         target=run_sweeper, args=(db, files, settings, stop), name="sweeper", daemon=True
     )
     sweeper.start()
+    senders = start_senders(db, settings, stop)  # in this process: one set per host
     if concurrency == 1:
         work(settings, stop)
     else:
         _supervise(settings, concurrency, stop)
-    sweeper.join(10)
+    for thread in (sweeper, *senders):
+        thread.join(10)
     db.dispose()
 
 

@@ -1,4 +1,5 @@
-"""In-process workers for the embedded default: N worker threads and one sweeper thread."""
+"""In-process workers for the embedded default: N worker threads, one sweeper thread and
+the callback senders."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store.db import Database
+from cdrex.worker.callbacks import start_senders
 from cdrex.worker.doorbell import Doorbell, EventDoorbell, PostgresDoorbell
 from cdrex.worker.jobs import ExportWorker
 from cdrex.worker.sweep import run_sweeper
@@ -23,6 +25,7 @@ def doorbell_for(db: Database) -> Doorbell:
 class WorkerThreads:
     def __init__(self, db: Database, files: FileStore, settings: Settings, count: int) -> None:
         self.stop = threading.Event()
+        self.db, self.settings = db, settings
         self.doorbell = EventDoorbell()  # rung by this process's API after a create
         # On PostgreSQL each thread LISTENs too: exports created through other API
         # processes wake it as well (NOTIFY also reaches this process's own listeners).
@@ -46,6 +49,8 @@ class WorkerThreads:
     def start(self) -> None:
         for thread in self.threads:
             thread.start()
+        if self.threads:  # API-only processes (--workers 0) owe no callbacks either
+            self.threads += start_senders(self.db, self.settings, self.stop)
 
     def notify(self) -> None:
         self.doorbell.ring()

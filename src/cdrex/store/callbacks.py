@@ -1,0 +1,81 @@
+"""Callback deliveries: owed when an export finishes, claimed by senders, every attempt kept.
+
+A delivery is a queue row like an export: ``due_at`` says when it may be sent, and a sender
+that claims it pushes ``due_at`` past the time the attempt can take, which is its lease. A
+sender that dies mid-attempt leaves the row to be claimed again once that time has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from cdrex.callbacks.send import DeliveryOutcome
+from cdrex.exports.model import Export
+from cdrex.store.db import Database
+from cdrex.store.exports import PENDING_CALLBACK as PENDING
+from cdrex.store.exports import get_export
+from cdrex.store.schema import accounts, callback_attempts, callback_deliveries, exports
+
+DELIVERED, DROPPED = "delivered", "dropped"
+
+
+@dataclass(frozen=True)
+class DueCallback:
+    delivery_id: int
+    attempts_made: int  # before this one
+    event: str
+    export: Export
+    secret: str | None
+
+
+def claim_due_callback(db: Database, now: datetime, lease: timedelta) -> DueCallback | None:
+    """Take the callback due longest ago, and hold it for ``lease``."""
+    due = (
+        sa.select(callback_deliveries.c.id, callback_deliveries.c.attempts,
+                  callback_deliveries.c.event, exports.c.account_id, exports.c.id.label("eid"),
+                  accounts.c.callback_secret)
+        .join(exports, exports.c.id == callback_deliveries.c.export_id)
+        .join(accounts, accounts.c.id == exports.c.account_id)
+        .where(callback_deliveries.c.status == PENDING, callback_deliveries.c.due_at <= now)
+        .order_by(callback_deliveries.c.due_at)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=callback_deliveries)
+    )
+    with db.write() as conn:
+        row = conn.execute(due).first()
+        if row is None:
+            return None
+        conn.execute(
+            callback_deliveries.update().where(callback_deliveries.c.id == row.id)
+            .values(due_at=now + lease, attempts=callback_deliveries.c.attempts + 1)
+        )
+    export = get_export(db, row.account_id, row.eid)
+    if export is None:  # deleted by the sweeper since: nothing left to tell
+        return None
+    return DueCallback(row.id, row.attempts, row.event, export, row.callback_secret)
+
+
+def record_attempt(
+    db: Database, delivery_id: int, now: datetime, outcome: DeliveryOutcome,
+    retry_at: datetime | None,
+) -> str:
+    """Keep the attempt, and move the delivery on: delivered, due again at ``retry_at``, or
+    dropped when there is no retry left. Returns the delivery's new status."""
+    status = DELIVERED if outcome.ok else (PENDING if retry_at is not None else DROPPED)
+    with db.write() as conn:
+        conn.execute(callback_attempts.insert().values(
+            delivery_id=delivery_id, attempted_at=now, status_code=outcome.status_code,
+            error=outcome.error, elapsed_ms=outcome.elapsed_ms,
+        ))
+        conn.execute(
+            callback_deliveries.update().where(callback_deliveries.c.id == delivery_id).values(
+                status=status,
+                due_at=retry_at or now,
+                finished_at=None if status == PENDING else now,
+                last_error=outcome.error,
+            )
+        )
+    return status
