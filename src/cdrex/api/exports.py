@@ -81,7 +81,7 @@ async def list_exports(request: Request, collection: str) -> Response:
     async def document() -> Response:
         page, total = await context.read(
             export_store.list_exports, context.db, account.id, query.sort, query.offset,
-            query.page_size,
+            query.page_size, query.filters,
         )
         return JsonApiResponse({
             "data": [resource(export, version, base, query.fields) for export in page],

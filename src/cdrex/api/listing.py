@@ -11,7 +11,6 @@ from starlette.datastructures import QueryParams
 from cdrex.api.errors import ApiError, error_object
 from cdrex.api.versions import VERSIONS, ApiVersion
 
-SORT_FIELDS = ("status", "created_at")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 # The row offset a page number gives must fit a signed 64-bit integer: SQLite and PostgreSQL
@@ -26,15 +25,17 @@ class ListQuery:
     page_size: int
     fields: frozenset[str] | None
     raw_sort: str | None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, values: any matches)
 
     @property
     def offset(self) -> int:
         return (self.page_number - 1) * self.page_size
 
     def page_link(self, base: str, number: int) -> str:
-        params = {"page[number]": number, "page[size]": self.page_size}
+        params: dict[str, object] = {"page[number]": number, "page[size]": self.page_size}
         if self.raw_sort:
             params["sort"] = self.raw_sort
+        params.update((f"filter[{key}]", ",".join(values)) for key, values in self.filters)
         return f"{base}?{urlencode(params)}"
 
 
@@ -42,13 +43,13 @@ def _bad(code: str, title: str, detail: str, parameter: str) -> ApiError:
     return ApiError(400, [error_object(400, detail, code=code, title=title, parameter=parameter)])
 
 
-def _parse_sort(raw: str) -> list[tuple[str, bool]]:
+def _parse_sort(raw: str, sortable: tuple[str, ...]) -> list[tuple[str, bool]]:
     sort = []
     for item in raw.split(","):
         name = item.removeprefix("-")
-        if name not in SORT_FIELDS:
+        if name not in sortable:
             raise _bad("114", "Invalid sort criteria", f"{item} is not a valid sort criteria "
-                       f"(sortable: {', '.join(SORT_FIELDS)}).", "sort")
+                       f"(sortable: {', '.join(sortable)}).", "sort")
         sort.append((name, item.startswith("-")))
     return sort
 
@@ -69,10 +70,15 @@ def _page_value(params: QueryParams, name: str, default: int, maximum: int | Non
 
 def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
     fields_key = f"fields[{version.collection}]"
+    filters: dict[str, tuple[str, ...]] = {}
     for name in params:
-        if name.startswith("filter["):
-            raise _bad("102", "Filter not allowed", f"{name[7:-1]} is not allowed.", name)
-        if name not in ("sort", "page[number]", "page[size]", fields_key):
+        if name.startswith("filter[") and name.endswith("]"):
+            key = name[7:-1]
+            if key not in version.list_filters:
+                raise _bad("102", "Filter not allowed", f"{key} is not allowed.", name)
+            # A comma-separated value matches any listed value (spec §10.4).
+            filters[key] = tuple(params[name].split(","))
+        elif name not in ("sort", "page[number]", "page[size]", fields_key):
             raise _bad("105", "Param not allowed", f"{name} is not allowed.", name)
     fields = None
     if fields_key in params:
@@ -83,11 +89,12 @@ def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
                        f"{unknown[0]} is not a valid field for {version.collection}.", fields_key)
     raw_sort = params.get("sort")
     return ListQuery(
-        sort=_parse_sort(raw_sort) if raw_sort else [],
+        sort=_parse_sort(raw_sort, version.sort_fields) if raw_sort else [],
         page_number=_page_value(params, "page[number]", 1, MAX_PAGE_NUMBER),
         page_size=_page_value(params, "page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         fields=fields,
         raw_sort=raw_sort,
+        filters=tuple(filters.items()),
     )
 
 

@@ -25,6 +25,8 @@ class ApiVersion:
     callback_methods: dict[CallbackMethod, str]  # as this version spells them
     callback_type: str  # the ``type`` a callback for an export created here carries
     callback_has_url: bool  # whether that callback carries the file's ``url``
+    list_filters: tuple[str, ...] = ()  # filter[...] keys the list accepts
+    sort_fields: tuple[str, ...] = ("status", "created_at")
 
     @property
     def export_types(self) -> tuple[ExportType, ...]:
@@ -98,6 +100,8 @@ V2026_04_16 = ApiVersion(
     callback_methods=LOWER_METHODS,
     callback_type="exports",
     callback_has_url=True,
+    list_filters=("id", "external_reference_id"),
+    sort_fields=("status", "created_at", "external_reference_id"),
 )
 
 VERSIONS: dict[str, ApiVersion] = {

@@ -16,7 +16,13 @@ from cdrex.store.schema import UtcDateTime, callback_deliveries, exports
 # Workers LISTEN on this channel (PostgreSQL): a new or released export wakes them at once.
 NOTIFY_CHANNEL = "cdrex_exports"
 
-SORTABLE = {"status": exports.c.status, "created_at": exports.c.created_at}
+SORTABLE = {
+    "status": exports.c.status,
+    "created_at": exports.c.created_at,
+    "external_reference_id": exports.c.external_reference_id,
+}
+FILTERABLE = {"id": exports.c.id, "external_reference_id": exports.c.external_reference_id}
+Filters = Sequence[tuple[str, Sequence[str]]]  # (key, values: any matches), ANDed
 _TYPES = {member.value: member for member in ExportType}  # a dict lookup: Enum() is slower
 _STATUSES = {member.value: member for member in ExportStatus}
 _METHODS = {member.value: member for member in CallbackMethod}
@@ -80,19 +86,27 @@ def _to_export(row: Sequence) -> Export:
 
 
 _MINE = exports.c.account_id == sa.bindparam("account_id")
-_COUNT = sa.select(sa.func.count()).where(_MINE)
 
 
 @functools.lru_cache(maxsize=64)
-def _page_query(sort: tuple[tuple[str, bool], ...]) -> sa.Select:
-    """One statement per sort order, built once: building and hashing a new statement
-    per request cost as much as running it."""
+def _page_query(sort: tuple[tuple[str, bool], ...], filtered: tuple[str, ...]) -> sa.Select:
+    """One statement per sort order and set of filter keys, built once: building and
+    hashing a new statement per request cost as much as running it."""
     order = [SORTABLE[name].desc() if descending else SORTABLE[name] for name, descending in sort]
     order += [exports.c.created_at, exports.c.id]  # stable pages whatever the sort
     return (
-        sa.select(*_EXPORT_COLUMNS).where(_MINE).order_by(*order)
+        sa.select(*_EXPORT_COLUMNS).where(_MINE, *_filter_clauses(filtered)).order_by(*order)
         .offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
     )
+
+
+def _filter_clauses(keys: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
+    return [FILTERABLE[key].in_(sa.bindparam(f"f_{key}", expanding=True)) for key in keys]
+
+
+@functools.lru_cache(maxsize=64)
+def _count_query(filtered: tuple[str, ...]) -> sa.Select:
+    return sa.select(sa.func.count()).where(_MINE, *_filter_clauses(filtered))
 
 
 def insert_export(db: Database, export: Export) -> None:
@@ -161,17 +175,21 @@ def list_exports(
     sort: Sequence[tuple[str, bool]],
     offset: int,
     limit: int,
+    filters: Filters = (),
 ) -> tuple[list[Export], int]:
     """One page of the account's exports and the total count; sort is (field, descending)."""
-    page = _page_query(tuple(sort))
+    keys = tuple(key for key, _ in filters)
+    params = {f"f_{key}": list(values) for key, values in filters}
+    params["account_id"] = account_id
     with db.read() as conn:
-        rows = conn.execute(page, {"account_id": account_id, "offset": offset, "limit": limit})
-        rows = rows.all()
+        rows = conn.execute(
+            _page_query(tuple(sort), keys), {**params, "offset": offset, "limit": limit}
+        ).all()
         # A full count only when the page does not already tell it.
         if (rows or offset == 0) and len(rows) < limit:
             total = offset + len(rows)
         else:
-            total = conn.execute(_COUNT, {"account_id": account_id}).scalar_one()
+            total = conn.execute(_count_query(keys), params).scalar_one()
     return [_to_export(row) for row in rows], total
 
 
