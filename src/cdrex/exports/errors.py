@@ -14,7 +14,9 @@ class Invalid:
 
     @property
     def detail(self) -> str:
-        return f"{' '.join(self.path)} - {self.title}" if self.path else self.title
+        # DIDWW's form, "<attribute> - <message>" ("filters - from not valid"); the pointer
+        # names the member inside the attribute.
+        return f"{self.path[0]} - {self.title}" if self.path else self.title
 
 
 class ValidationFailed(Exception):
