@@ -312,7 +312,7 @@ def world(api_service: Service) -> Iterator[World]:
 
 
 def test_the_version_table_is_the_one_under_test() -> None:
-    from cdrex.api.versions import VERSIONS as SERVED
+    from cdrex.exports.versions import VERSIONS as SERVED
 
     assert list(SERVED) == NAMES
 

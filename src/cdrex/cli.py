@@ -20,10 +20,10 @@ from typing import Any, BinaryIO
 import click
 import sqlalchemy as sa
 
-from cdrex.api.versions import VERSIONS
 from cdrex.cdrs.files import BadCdrFile, read_records
 from cdrex.cdrs.generate import batches, generate_inbound, generate_outbound, outbound_trunks
 from cdrex.cdrs.records import RECORD_FIELDS
+from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.sinks import StorageConfigError
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store

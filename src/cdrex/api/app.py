@@ -21,8 +21,8 @@ from cdrex.api.errors import (
     on_http_exception,
     on_unexpected,
 )
-from cdrex.api.versions import COLLECTIONS
 from cdrex.exports.formats import FILE_SUFFIXES
+from cdrex.exports.versions import COLLECTIONS
 from cdrex.store.db import UNAVAILABLE_ERRORS
 
 

@@ -6,7 +6,7 @@ import orjson
 from starlette.requests import Request
 
 from cdrex.api.errors import ApiError, error_object, json_pointer
-from cdrex.api.versions import ApiVersion
+from cdrex.exports.versions import ApiVersion
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from cdrex.api.versions import ApiVersion
-from cdrex.exports.formats import file_format
 from cdrex.exports.model import Export, ExportStatus
+from cdrex.exports.versions import ApiVersion
 
 
 def timestamp(moment: datetime) -> str:
@@ -15,11 +14,6 @@ def timestamp(moment: datetime) -> str:
     # isoformat() cut before its offset: half the time of strftime-style formatting, and
     # a list page formats up to 100 of these.
     return moment.isoformat(timespec="milliseconds")[:23] + "Z"
-
-
-def file_url(base_url: str, version: ApiVersion, export: Export) -> str:
-    suffix = file_format(export.api_version, export.export_type.value).suffix
-    return f"{base_url}/v3/{version.collection}/{export.file_name}{suffix}"
 
 
 def _callback_method(export: Export, version: ApiVersion) -> str | None:
@@ -35,7 +29,7 @@ ATTRIBUTES: dict[str, Callable[[Export, ApiVersion, str], object]] = {
     "status": lambda export, version, base: version.status_name(export.status),
     "created_at": lambda export, version, base: timestamp(export.created_at),
     "url": lambda export, version, base: (
-        file_url(base, version, export) if export.is_completed else None
+        version.file_url(base, export) if export.is_completed else None
     ),
     "callback_url": lambda export, version, base: export.callback_url,
     "callback_method": lambda export, version, base: _callback_method(export, version),

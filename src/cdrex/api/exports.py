@@ -27,11 +27,11 @@ from cdrex.api.documents import meta, resource
 from cdrex.api.errors import ApiError, JsonApiResponse, error_object, json_pointer, not_found
 from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
-from cdrex.api.versions import ApiVersion, choose_version
 from cdrex.exports.create import new_export, reference_problem
 from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.formats import file_format
 from cdrex.exports.model import Export, is_export_key
+from cdrex.exports.versions import ApiVersion, choose_version
 from cdrex.pipeline.s3_files import S3Files
 from cdrex.pipeline.sinks import LocalFiles, StorageUnavailable
 from cdrex.store import exports as export_store

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 
 from cdrex.api.errors import ApiError, error_object
-from cdrex.api.versions import VERSIONS, ApiVersion
+from cdrex.exports.versions import VERSIONS, ApiVersion
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100

@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from cdrex.api.documents import file_url
-from cdrex.api.versions import VERSIONS
 from cdrex.callbacks.destinations import (
     RefusedDestination,
     UnresolvableDestination,
@@ -24,6 +22,7 @@ from cdrex.callbacks.schedule import next_attempt_delay
 from cdrex.callbacks.send import DeliveryOutcome, send_callback
 from cdrex.callbacks.signature import callback_payload, callback_request
 from cdrex.exports.model import ExportStatus
+from cdrex.exports.versions import VERSIONS
 from cdrex.settings import Settings
 from cdrex.store.callbacks import DueCallback, claim_due_callback, record_attempt
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
@@ -93,7 +92,7 @@ class CallbackSender:
         export, version = due.export, VERSIONS[due.export.api_version]
         url = None
         if version.callback_has_url and due.event == ExportStatus.COMPLETED.value:
-            url = file_url(export.base_url or self.settings.public_url or "", version, export)
+            url = version.file_url(export.base_url or self.settings.public_url or "", export)
         return callback_payload(export.id, version.callback_type, url, status=due.event)
 
 

@@ -1,7 +1,8 @@
 """What each DIDWW API version names, accepts and returns: a table, not conditions.
 
-Handlers read everything version-specific from an ``ApiVersion``; adding a version is adding
-a row here (and its file formats in cdrex.exports.formats). The differences come from
+The HTTP handlers and the callback senders read everything version-specific from an
+``ApiVersion``; adding a version is adding a row here (and its file formats in
+cdrex.exports.formats). The differences come from
 shared/spec/didww-exports-api.md §1.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cdrex.exports.filters import FilterRule
-from cdrex.exports.model import CallbackMethod, ExportStatus, ExportType
+from cdrex.exports.formats import file_format
+from cdrex.exports.model import CallbackMethod, Export, ExportStatus, ExportType
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class ApiVersion:
 
     def status_name(self, status: ExportStatus) -> str:
         return self.status_names[status]
+
+    def file_url(self, base_url: str, export: Export) -> str:
+        """Where the export's file is downloaded: this version's collection, the file's own
+        suffix (that of the version the export was created with)."""
+        suffix = file_format(export.api_version, export.export_type.value).suffix
+        return f"{base_url}/v3/{self.collection}/{export.file_name}{suffix}"
 
 
 CAPITALISED = {status: status.value.capitalize() for status in ExportStatus}
