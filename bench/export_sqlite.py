@@ -37,11 +37,11 @@ from _common import (
     run_measured,
     verdict,
 )
-from cdrex.api.versions import MONTH_IN
 from cdrex.cdrs.records import Field, Kind
 from cdrex.exports.filters import parse_filters
 from cdrex.exports.formats import FileFormat, file_format
 from cdrex.exports.model import CdrSelection, Export, ExportType
+from cdrex.exports.versions import MONTH_IN
 from cdrex.exports.window import month_start, next_month_start
 from cdrex.settings import Settings
 from cdrex.store.accounts import find_account

@@ -38,9 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _common import BENCH, PYTHON, WORK, cdrex, load_note, median, verdict
-from cdrex.api.versions import MONTH_IN
 from cdrex.exports.filters import parse_filters
 from cdrex.exports.model import Export, ExportType
+from cdrex.exports.versions import MONTH_IN
 from cdrex.exports.window import exportable_months
 from cdrex.pipeline.sinks import LocalFiles
 from cdrex.settings import Settings
