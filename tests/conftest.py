@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sdk_env import SdkEnvs
+
 JSONAPI = "application/vnd.api+json"
 POSTGRES_URL = os.environ.get(
     "CDREX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -201,6 +203,15 @@ def database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> It
     upgrade(db)
     yield db
     db.dispose()
+
+
+@pytest.fixture(scope="session")
+def sdk_envs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkEnvs]:
+    """DIDWW's Python SDKs from PyPI, one venv per version, made once per session (see
+    sdk_env.py); a failed install fails the tests that need it."""
+    envs = SdkEnvs(tmp_path_factory.mktemp("sdk"))
+    yield envs
+    envs.close()
 
 
 # --- Shared by the API suites (test_api_*.py, test_download.py) -----------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +33,7 @@ from cdrex.callbacks.signature import (
     normalize_url,
     sign,
 )
+from sdk_env import SdkEnvs
 
 VECTORS_FILE = Path("/work/shared/spec/samples/callback_signature_vectors.json")
 VECTORS = json.loads(VECTORS_FILE.read_text())["cases"]
@@ -150,18 +150,9 @@ print(json.dumps(results))
 
 
 @pytest.fixture(scope="session")
-def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with DIDWW's Python SDK 3.2.0, created once per session; failure fails the test."""
-    venv = tmp_path_factory.mktemp("sdk") / "sdk3"
-    python = venv / "bin" / "python"
-    for command in (
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "didww==3.2.0"],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            pytest.fail(f"cannot set up the SDK venv: {command}\n{done.stdout}\n{done.stderr}")
-    return python
+def sdk_python(sdk_envs: SdkEnvs) -> Path:
+    """A venv with DIDWW's Python SDK 3.2.0 (conftest.sdk_envs); failure fails the test."""
+    return sdk_envs.python("3.2.0")
 
 
 def sdk_validate(python: Path, cases: list[dict]) -> list[bool]:
