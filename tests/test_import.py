@@ -6,6 +6,8 @@ downloaded from the running server (2017-09-18 columns, amounts with 3 decimals)
 
 from __future__ import annotations
 
+import gzip
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +15,7 @@ import pytest
 
 from cdrex.cdrs.records import INBOUND_FIELDS
 from conftest import (
+    JSONAPI,
     Service,
     assert_cli_error,
     create_account,
@@ -299,6 +302,52 @@ def test_imported_calls_in_a_2017_export(cli_service: Service) -> None:
         f'{month}-02 10:00:00,"Smith, ""J""\nnext",200,sip:200@example.com,0,Destination,486,'
         '"Busy, here",3.000,-3.000,123456.789,Ünïcødé,0.000\n'
         f'{month}-01 00:00:00,"",100,,1,,,,0.001,-0.001,0.000,,1.235\n'
+    )
+
+
+def test_imported_outbound_calls_in_a_2026_export(cli_service: Service) -> None:
+    """`--type cdr_out`: the outbound record format in, the 2026-04-16 outbound file out,
+    one trunk's calls selected by `voice_out_trunk.id` (given in capitals)."""
+    account = create_account(cli_service, "out")
+    key = cli_service.cli("keys", "create", "--account", account).stdout.decode().strip()
+    cli_service.cli("accounts", "update", account, "--api-version", "2026-04-16")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    trunk, other = "0f0e0d0c-0b0a-4987-8654-3210fedcba98", str(uuid.uuid4())
+    csv = (
+        "time_start,voice_out_trunk_id,voice_out_trunk,destination_number,duration,"
+        "billing_duration,rate,charged,disconnect_reason,status,call_id\n"
+        f"{month}-01 00:00:00,{trunk.upper()},Trunk A,4930111,59,60,0.0105,0.0105,"
+        '"Normal, clearing",Completed,c1\n'
+        f"{month}-02 08:00:00,{other},Trunk B,4930222,10,60,0.01,0.01,,Completed,c2\n"
+        f"{month}-03 09:30:00,{trunk},Trunk A,4930333,0,,,,Busy,Failed,c3\n"
+    )
+    path = cli_service.data_dir / f"out-{uuid.uuid4().hex[:8]}.csv"
+    path.write_bytes(csv.encode())
+    done = cli_service.cli("cdrs", "import", str(path), "--account", account, "--type", "cdr_out")
+    assert done.stdout.decode().strip() == f"imported 3 CDRs into account {account}"
+    assert run_sql(cli_service, "SELECT count(*) FROM cdrs_in JOIN accounts a ON "
+                   "a.id = account_id WHERE a.name = :n", n=account) == [(0,)]
+    with cli_service.client(key) as client:
+        response = client.post("/v3/exports", headers={"Content-Type": JSONAPI}, json={
+            "data": {"type": "exports", "attributes": {"export_type": "cdr_out", "filters": {
+                "from": f"{month}-01 00:00:00", "to": "2099-01-01 00:00:00",
+                "voice_out_trunk.id": trunk.upper()}}}})
+        assert response.status_code == 201, response.text
+        export_id = response.json()["data"]["id"]
+        deadline = time.monotonic() + 30
+        while (data := client.get(f"/v3/exports/{export_id}").json()["data"])["attributes"][
+                "status"] != "completed":
+            assert time.monotonic() < deadline, data
+            time.sleep(0.05)
+        download = client.get(data["attributes"]["url"])
+    assert gzip.decompress(download.content).decode() == (
+        "Date/Time Start (UTC),Date/Time Connect (UTC),Date/Time End (UTC),Status,Source,CLI,"
+        "Destination Number,Call Duration (sec),Billing Duration (sec),Disconnect Code,"
+        "Disconnect Reason,Voice OUT Trunk,Destination Country,Network,Call Type,Rate (USD),"
+        "Charged (USD),P-Charge-Info,Call ID\n"
+        f"{month}-03 09:30:00,,,Failed,,,4930333,0,,,Busy,Trunk A,,,,,,,c3\n"
+        f'{month}-01 00:00:00,,,Completed,,,4930111,59,60,,"Normal, clearing",Trunk A,,,,'
+        "0.011,0.011,,c1\n"
     )
 
 
