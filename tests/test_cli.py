@@ -181,10 +181,10 @@ def demo_banner(service: Service) -> tuple[str, list[str]]:
     return keys[0], curls
 
 
-def calls_by_month(service: Service) -> dict[str, int]:
+def calls_by_month(service: Service, table: str = "cdrs_in") -> dict[str, int]:
     rows = run_sql(
         service,
-        "SELECT substr(time_start, 1, 7), count(*) FROM cdrs_in c JOIN accounts a"
+        f"SELECT substr(time_start, 1, 7), count(*) FROM {table} c JOIN accounts a"
         " ON a.id = c.account_id WHERE a.name = 'demo' GROUP BY 1",
     )
     return dict(rows)  # type: ignore[arg-type]
@@ -202,8 +202,9 @@ def test_demo_mode_generates_once_and_reuses_its_data(make_service) -> None:  # 
     key, curls = demo_banner(demo)
     assert KEY.fullmatch(key)
     assert "Generating demo calls" in demo.log()
-    months = calls_by_month(demo)
+    months, outbound = calls_by_month(demo), calls_by_month(demo, "cdrs_out")
     assert sum(months.values()) >= 100_000
+    assert sum(outbound.values()) >= 10_000 and set(outbound) == set(months)
     assert set(months) == {"{}-{:02}".format(*month_back(n)) for n in range(3)}, months
     assert len(curls) == 2 and all(key in line and demo.base_url in line for line in curls)
     if shutil.which("curl"):  # the printed lines work as they are
@@ -220,6 +221,7 @@ def test_demo_mode_generates_once_and_reuses_its_data(make_service) -> None:  # 
     assert demo_banner(demo)[0] == key
     assert "Generating demo calls" not in demo.log()
     assert calls_by_month(demo) == months
+    assert calls_by_month(demo, "cdrs_out") == outbound
     assert api_status(demo, key) == 200
 
 

@@ -1,4 +1,5 @@
-"""Demo mode: an account `demo` with a key and three months of realistic calls.
+"""Demo mode: an account `demo` with a key and three months of realistic calls, inbound
+and outbound.
 
 A second run on the same data directory reuses all of it: the same key, no new calls.
 """
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cdrex.cdrs.generate import batches, generate_inbound
+from cdrex.cdrs.generate import batches, generate_inbound, generate_outbound
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import Account, AccountError, account_for_key
@@ -18,7 +19,9 @@ from cdrex.store.cdrs import count_cdrs, insert_cdrs
 from cdrex.store.db import Database
 
 DEMO_ACCOUNT = "demo"
-DEMO_ROWS = 120_000
+DEMO_INBOUND_ROWS = 120_000
+DEMO_OUTBOUND_ROWS = 30_000
+DEMO_ROWS = DEMO_INBOUND_ROWS + DEMO_OUTBOUND_ROWS
 DEMO_MONTHS = 3  # the current month and the two before it: what the API lets one export
 DEMO_SEED = 2017
 KEY_FILE = "demo-api-key.txt"
@@ -37,9 +40,15 @@ def needs_calls(db: Database, account: Account) -> bool:
 
 
 def add_calls(db: Database, account: Account, progress: Callable[[int], object]) -> int:
-    """Generate the demo calls (one transaction), reporting each batch's size."""
-    rows = generate_inbound(DEMO_ROWS, DEMO_MONTHS, datetime.now(UTC), seed=DEMO_SEED)
-    return insert_cdrs(db, account.id, _reporting(batches(rows), progress))
+    """Generate the demo calls (a transaction per direction, outbound first: the inbound
+    ones are what marks the demo as set up), reporting each batch's size."""
+    now = datetime.now(UTC)
+    outbound = generate_outbound(DEMO_OUTBOUND_ROWS, DEMO_MONTHS, now, seed=DEMO_SEED)
+    inbound = generate_inbound(DEMO_INBOUND_ROWS, DEMO_MONTHS, now, seed=DEMO_SEED)
+    if count_cdrs(db, account.id, "cdr_out"):  # an earlier run stopped between the two
+        outbound = iter(())
+    added = insert_cdrs(db, account.id, _reporting(batches(outbound), progress), "cdr_out")
+    return added + insert_cdrs(db, account.id, _reporting(batches(inbound), progress))
 
 
 def demo_key(db: Database, settings: Settings, account: Account) -> str:

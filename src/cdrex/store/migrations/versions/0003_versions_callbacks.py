@@ -1,5 +1,8 @@
-"""every API version: account default version and callback secret; export callback,
-reference and outbound-trunk columns; callback deliveries and their attempts
+"""every API version: account version and secret, export callback columns, callback queue
+
+Accounts get their default API version and callback secret; exports their callback,
+external reference, outbound-trunk and base-URL columns; callback deliveries and their
+attempts get tables of their own.
 
 Revision ID: 0003
 Revises: 0002
