@@ -7,6 +7,7 @@ receivers accept cdrex callbacks.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import subprocess
@@ -388,6 +389,31 @@ def test_post_delivery_is_signed(receiver: str, client: httpx.Client) -> None:
     fields = dict(parse_qsl(seen["body"].decode(), keep_blank_values=True))
     assert fields == payload
     assert seen["headers"]["X-DIDWW-Signature"] == sign(SECRET, url, fields)
+
+
+def test_delivery_connects_to_the_checked_address_not_a_new_lookup(
+    receiver: str, client: httpx.Client
+) -> None:
+    """DNS rebinding: the name is never resolved again after check_destination; the
+    request goes to the address it approved, and still names the host it was meant for."""
+    Recorder.received.clear()
+    port = urlsplit(receiver).port
+    url = f"http://callback-host.invalid:{port}/pinned"  # .invalid never resolves
+    request = callback_request(url, "POST", callback_payload(EXPORT_ID, "exports", None), SECRET)
+    outcome = send_callback(client, request, 5, ipaddress.ip_address("127.0.0.1"))
+    assert outcome.ok, outcome
+    [seen] = Recorder.received
+    assert seen["path"] == "/pinned"
+    assert seen["headers"]["Host"] == f"callback-host.invalid:{port}"
+    assert not send_callback(client, request, 5).ok  # by name it cannot be reached at all
+
+
+def test_checked_address_is_the_one_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_dns(monkeypatch, "93.184.216.34", "93.184.216.35")
+    assert check_destination("https://example.test/cb", allow_private=False) == (
+        ipaddress.ip_address("93.184.216.34")
+    )
+    assert check_destination("https://example.test/cb", allow_private=True) is None
 
 
 def test_get_delivery_carries_query(receiver: str, client: httpx.Client) -> None:

@@ -69,11 +69,15 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
 
 
-def check_destination(url: str, allow_private: bool) -> None:
-    """Raise RefusedDestination unless url is http(s) and every address of its host is public.
+def check_destination(url: str, allow_private: bool) -> IPAddress | None:
+    """Raise RefusedDestination unless url is http(s) and every address of its host is public;
+    return the checked address the request must then connect to.
 
     All resolved addresses are checked, not just the first, so a name with one public and one
-    internal record cannot slip through. `allow_private` is for tests and closed networks.
+    internal record cannot slip through. The caller connects to the address returned rather
+    than resolving the name again, so a DNS answer that changes between the check and the
+    connection (rebinding) cannot lead it inside. `allow_private` (tests, closed networks)
+    skips the check and returns None: connect by name.
     """
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES:
@@ -82,14 +86,16 @@ def check_destination(url: str, allow_private: bool) -> None:
     if not host:
         raise RefusedDestination("callback URL has no host")
     if allow_private:
-        return
+        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise RefusedDestination(f"callback URL has an invalid port: {exc}") from exc
-    for address in _resolve(host, port):
+    addresses = _resolve(host, port)
+    for address in addresses:
         reason = _blocked_reason(address)
         if reason:
             raise RefusedDestination(
                 f"callback host {host!r} resolves to {reason} address {address}"
             )
+    return addresses[0]

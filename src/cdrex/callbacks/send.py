@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from cdrex.callbacks.destinations import IPAddress
 from cdrex.callbacks.signature import PreparedCallback
 
 _MAX_ERROR_LENGTH = 200
@@ -29,10 +30,24 @@ def _error_text(exc: Exception) -> str:
     return f"{kind}: {detail}"[:_MAX_ERROR_LENGTH]
 
 
+def _pinned(url: str, address: IPAddress | None) -> tuple[httpx.URL, dict, dict]:
+    """The URL to connect to, extra headers and request extensions: the URL's own when
+    ``address`` is None, else that address, with the name kept for Host and for TLS (SNI
+    and certificate checks)."""
+    target = httpx.URL(url)
+    if address is None:
+        return target, {}, {}
+    host = {"Host": target.netloc.decode("ascii")}
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return target.copy_with(host=str(address)), host, extensions
+
+
 def send_callback(
-    client: httpx.Client, request: PreparedCallback, timeout: float
+    client: httpx.Client, request: PreparedCallback, timeout: float,
+    address: IPAddress | None = None,
 ) -> DeliveryOutcome:
-    """Send the request once; any 2xx is success.
+    """Send the request once, to ``address`` when given (see check_destination); any 2xx
+    is success.
 
     Redirects are not followed (a 3xx is a failure): following them would sign for one URL
     and deliver to another, and could lead around the destination check. The response body
@@ -42,13 +57,15 @@ def send_callback(
     status_code: int | None = None
     error: str | None = None
     try:
+        url, host, extensions = _pinned(request.url, address)
         with client.stream(
             request.method,
-            request.url,
-            headers=request.headers,
+            url,
+            headers={**request.headers, **host},
             content=request.body,
             timeout=timeout,
             follow_redirects=False,
+            extensions=extensions,
         ) as response:
             status_code = response.status_code
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -76,7 +76,7 @@ class CallbackSender:
             return _refused("the account has no callback secret; callbacks are not sent"), False
         assert export.callback_url is not None and export.callback_method is not None
         try:
-            check_destination(export.callback_url, self.settings.callback_allow_private)
+            address = check_destination(export.callback_url, self.settings.callback_allow_private)
         except UnresolvableDestination as error:
             return _refused(str(error)), True  # DNS may answer next time
         except RefusedDestination as error:
@@ -85,7 +85,8 @@ class CallbackSender:
             export.callback_url, export.callback_method.value.upper(),
             self._payload(due), due.secret,
         )
-        return send_callback(self.client, request, self.settings.callback_timeout_seconds), True
+        timeout = self.settings.callback_timeout_seconds
+        return send_callback(self.client, request, timeout, address), True
 
     def _payload(self, due: DueCallback) -> dict[str, str]:
         """As the version the export was created with sends it (spec §9.2)."""
