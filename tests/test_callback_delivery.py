@@ -115,6 +115,12 @@ def _create(service: Service, key: str, version: str, callback_url: str,
     return response.json()["data"]["id"]
 
 
+def name_of(service: Service, key: str) -> str:
+    """The account an API key belongs to, from the key list (which shows prefixes)."""
+    listed = service.cli("keys", "list").stdout.decode().splitlines()
+    return next(line.split("\t")[1] for line in listed if line.startswith(key[:12]))
+
+
 def _attempts(service: Service, export_id: str) -> list:
     return run_sql(
         service,
@@ -176,6 +182,10 @@ def test_failing_endpoint_is_retried_until_it_recovers_every_attempt_recorded(
     assert len(endpoint.received) == 3
     for got in endpoint.received:
         _assert_signed(got)
+    listed = service.cli("callbacks", "list").stdout.decode().splitlines()
+    assert [line.split("\t")[1:] for line in listed] == [
+        [export_id, name_of(service, key), "completed", "delivered", "3", ""]
+    ]
 
 
 def test_callback_dropped_after_the_last_retry(make_service, endpoint: Endpoint) -> None:  # type: ignore[no-untyped-def]

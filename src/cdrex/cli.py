@@ -27,6 +27,7 @@ from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.sinks import StorageConfigError
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
+from cdrex.store import callbacks as callback_store
 from cdrex.store.accounts import AccountError
 from cdrex.store.cdrs import insert_cdrs
 from cdrex.store.db import Database
@@ -307,6 +308,26 @@ def keys_revoke(settings: Settings, key: str) -> None:
     """Revoke KEY, given as the key itself or its displayed 12-character prefix."""
     prefix = account_store.revoke_api_key(open_database(settings), key)
     click.echo(f"revoked key {prefix}…")
+
+
+@main.group()
+def callbacks() -> None:
+    """See the callbacks exports owe."""
+
+
+@callbacks.command("list")
+@click.option("--account", "account_name", metavar="NAME", help="Only this account's.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_obj
+def callbacks_list(settings: Settings, account_name: str | None, limit: int) -> None:
+    """Newest first: created (UTC), export id, account, event, status, attempts, last error."""
+    db = open_database(settings)
+    account = account_store.find_account(db, account_name) if account_name else None
+    for delivery in callback_store.list_deliveries(db, account and account.id, limit):
+        click.echo("\t".join([
+            _utc(delivery.created_at), delivery.export_id, delivery.account, delivery.event,
+            delivery.status, str(delivery.attempts), delivery.last_error or "",
+        ]))
 
 
 @main.group()

@@ -40,6 +40,7 @@ from cdrex.store.db import Database
 
 T = TypeVar("T")
 log = logging.getLogger("cdrex.api")
+READ_METHODS = ("GET", "HEAD")
 
 
 async def _find(
@@ -104,8 +105,7 @@ async def export_endpoint(request: Request, collection: str) -> Response:
     allowed = READ_METHODS + (("PATCH", "PUT") if version.updatable else ())
     if request.method not in allowed:
         raise _not_allowed(request, allowed, f"in API version {version.name}")
-    reading = request.method in READ_METHODS
-    if reading:
+    if request.method in READ_METHODS:
         export = await _find(context, export_store.get_export, account.id, export_id)
     else:
         export = await _update(request, context, version, account.id, export_id)
@@ -115,9 +115,6 @@ async def export_endpoint(request: Request, collection: str) -> Response:
         "data": resource(export, version, context.base_url(request)),
         "meta": meta(version),
     })
-
-
-READ_METHODS = ("GET", "HEAD")
 
 
 def _not_allowed(request: Request, allowed: tuple[str, ...], where: str) -> ApiError:
@@ -133,9 +130,7 @@ async def _update(
 ) -> Export | None:
     check_request_body_type(request)
     body = await read_body(request)
-    if not is_export_key(export_id) or await _find(
-        context, export_store.get_export, account_id, export_id
-    ) is None:
+    if await _find(context, export_store.get_export, account_id, export_id) is None:
         return None  # 404 before the body's details: nothing there to update
     attributes = resource_attributes(body, version, version.updatable, export_id)
     if "external_reference_id" not in attributes:

@@ -79,3 +79,33 @@ def record_attempt(
             )
         )
     return status
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    """What the operator sees of one callback owed (``cdrex callbacks list``)."""
+
+    export_id: str
+    account: str
+    event: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+
+def list_deliveries(db: Database, account_id: int | None, limit: int) -> list[DeliveryInfo]:
+    """The newest deliveries first, of one account or of all."""
+    query = (
+        sa.select(callback_deliveries.c.export_id, accounts.c.name, callback_deliveries.c.event,
+                  callback_deliveries.c.status, callback_deliveries.c.attempts,
+                  callback_deliveries.c.created_at, callback_deliveries.c.last_error)
+        .join(exports, exports.c.id == callback_deliveries.c.export_id)
+        .join(accounts, accounts.c.id == exports.c.account_id)
+        .order_by(callback_deliveries.c.created_at.desc(), callback_deliveries.c.id.desc())
+        .limit(limit)
+    )
+    if account_id is not None:
+        query = query.where(exports.c.account_id == account_id)
+    with db.read() as conn:
+        return [DeliveryInfo(*row) for row in conn.execute(query)]
