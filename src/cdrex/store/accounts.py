@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cdrex.exports.versions import DEFAULT_VERSION
 from cdrex.store.db import Database
 from cdrex.store.schema import accounts, api_keys
 
@@ -23,7 +24,7 @@ NAME_LENGTH = accounts.c.name.type.length  # type: ignore[attr-defined]
 class Account:
     id: int
     name: str
-    api_version: str = "2017-09-18"  # the default version of its requests
+    api_version: str = DEFAULT_VERSION.name  # the default version of its requests
 
 
 @dataclass(frozen=True)

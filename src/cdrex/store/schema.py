@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS, Field, Kind
+from cdrex.exports.versions import DEFAULT_VERSION
 
 metadata = sa.MetaData(
     naming_convention={
@@ -45,7 +46,7 @@ accounts = sa.Table(
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     # The API version requests without X-DIDWW-API-Version get (and the oldest they may ask).
-    sa.Column("api_version", sa.String(10), nullable=False, server_default="2017-09-18"),
+    sa.Column("api_version", sa.String(10), nullable=False, server_default=DEFAULT_VERSION.name),
     sa.Column("callback_secret", sa.String(200)),  # signs callbacks; none set: none sent
 )
 
