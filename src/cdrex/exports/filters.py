@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cdrex.cdrs.records import UUID_TEXT
 from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.model import CdrSelection
 from cdrex.exports.window import exportable_months, month_start, next_month_start
 
 DID_NUMBER = re.compile(r"[0-9]{3,15}")  # E.164 without "+": at most 15 digits
-TRUNK_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # "2026-05-01 00:00:00" (DIDWW's form) or ISO 8601 "2026-05-01T00:00:00", optionally with
 # "Z" or an offset; without one the time is UTC.
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})?")
@@ -26,7 +26,7 @@ TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d
 # The exact-match filters: filter key -> (CdrSelection field, pattern, what it must be).
 MATCHES = {
     "did_number": ("did_number", DID_NUMBER, "must be 3 to 15 digits"),
-    "voice_out_trunk.id": ("voice_out_trunk_id", TRUNK_ID, "must be a UUID"),
+    "voice_out_trunk.id": ("voice_out_trunk_id", UUID_TEXT, "must be a UUID"),
 }
 
 
