@@ -21,14 +21,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import JSONAPI, Service, assert_error, month_back, new_accounts
+from conftest import JSONAPI, SHARED, Service, assert_error, month_back, new_accounts
 
-SAMPLES = Path("/work/shared/spec/samples")
+SAMPLES = SHARED / "spec" / "samples"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CREATED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # A callback URL no callback can reach: loopback is refused by the destination check, and
@@ -254,10 +253,10 @@ class World:
     clients: list[httpx.Client] = field(default_factory=list)
 
 
-def _records(kind: str, rows: int, seed: int) -> list[dict]:
-    """The calls `cdrex cdrs generate` made a moment ago, as field -> value: the generator
-    gives the same calls for a seed all day (on the 1st of a month, all hour), so the files'
-    expected rows can be counted from them."""
+def _records(kind: str, rows: int, seed: int, until: datetime) -> list[dict]:
+    """The calls `cdrex cdrs generate --until UNTIL` made, as field -> value: the generator
+    gives the same calls for a seed and end, so the files' expected rows can be counted
+    from them."""
     from cdrex.cdrs.generate import generate_inbound, generate_outbound
     from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS
 
@@ -265,7 +264,7 @@ def _records(kind: str, rows: int, seed: int) -> list[dict]:
                         else (generate_outbound, OUTBOUND_FIELDS))
     names = [f.name for f in fields]
     return [dict(zip(names, values, strict=True))
-            for values in generate(rows, 3, datetime.now(UTC), seed=seed)]
+            for values in generate(rows, 3, until, seed=seed)]
 
 
 TRUNK_LINE = re.compile(r"^  trunk ([0-9a-f-]{36})  (.+)$", re.MULTILINE)
@@ -280,14 +279,16 @@ def world(api_service: Service) -> Iterator[World]:
     def cli(*args: str) -> str:
         return api_service.cli(*args).stdout.decode()
 
+    until = datetime.now(UTC).replace(microsecond=0)
+    generate = ("cdrs", "generate", "--account", main_name, "--until", f"{until:%Y-%m-%d %H:%M:%S}")
+
     with ThreadPoolExecutor(8) as pool:
         updates = [pool.submit(cli, "accounts", "update", name, "--api-version", version)
                    for version, (name, _) in pinned.items()]
-        generated_in = pool.submit(cli, "cdrs", "generate", "--account", main_name,
-                                   "--rows", str(IN_ROWS), "--seed", str(IN_SEED))
-        generated_out = pool.submit(cli, "cdrs", "generate", "--account", main_name,
-                                    "--type", "cdr_out", "--rows", str(OUT_ROWS),
-                                    "--seed", str(OUT_SEED))
+        generated_in = pool.submit(cli, *generate, "--rows", str(IN_ROWS),
+                                   "--seed", str(IN_SEED))
+        generated_out = pool.submit(cli, *generate, "--type", "cdr_out",
+                                    "--rows", str(OUT_ROWS), "--seed", str(OUT_SEED))
         for (version, (name, _)), done in zip(pinned.items(), updates, strict=True):
             assert done.result() == f"updated account {name}: API version {version}\n"
         assert f"generated {IN_ROWS} CDRs" in generated_in.result()
@@ -295,7 +296,7 @@ def world(api_service: Service) -> Iterator[World]:
     assert f"generated {OUT_ROWS} CDRs" in out_text
     trunks = TRUNK_LINE.findall(out_text)
     assert len(trunks) >= 3, out_text  # the cases use two, and need a third left out
-    outbound = _records("cdr_out", OUT_ROWS, OUT_SEED)
+    outbound = _records("cdr_out", OUT_ROWS, OUT_SEED, until)
     assert {r["voice_out_trunk_id"] for r in outbound} == {trunk for trunk, _ in trunks}
 
     clients = [api_service.client(key) for key in (main_key, refused_key, switch_key)]
@@ -305,7 +306,7 @@ def world(api_service: Service) -> Iterator[World]:
         clients.append(by_default[version])
     yield World(
         api_service, clients[0], clients[1], switch_name, clients[2], by_default,
-        _records("cdr_in", IN_ROWS, IN_SEED), outbound, trunks, clients,
+        _records("cdr_in", IN_ROWS, IN_SEED, until), outbound, trunks, clients,
     )
     for client in clients:
         client.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -354,28 +355,30 @@ def test_imported_outbound_calls_in_a_2026_export(cli_service: Service) -> None:
 # --- generated calls ------------------------------------------------------------------------
 
 
-def generate(service: Service, account: str, seed: int, rows: int = 3000) -> None:
+def generate(service: Service, account: str, seed: int, until: datetime, rows: int = 3000) -> None:
     done = service.cli(
         "cdrs", "generate", "--account", account, "--rows", str(rows), "--months", "3",
-        "--seed", str(seed),
+        "--seed", str(seed), "--until", f"{until:%Y-%m-%d %H:%M:%S}",
     )  # fmt: skip
     assert done.stdout.decode() == f"generated {rows} CDRs for account {account}\n"
 
 
 def test_generate_same_seed_same_calls(cli_service: Service) -> None:
     first, again, other = (create_account(cli_service, "imp") for _ in range(3))
+    now = datetime.now(UTC)
     for account, seed in ((first, 5), (again, 5), (other, 6)):
-        generate(cli_service, account, seed)
+        generate(cli_service, account, seed, now)
     calls = stored(cli_service, first)
     assert calls == stored(cli_service, again)
     assert calls != stored(cli_service, other)
     assert len(calls) == 3000
 
-    now = datetime.now(UTC)
     oldest = f"{now.year - (now.month <= 2)}-{(now.month - 3) % 12 + 1:02}-01"
     starts = [call["time_start"] for call in calls]
     assert oldest <= min(starts) and max(starts) <= now.strftime("%Y-%m-%d %H:%M:%S")
-    assert len({start[:7] for start in starts}) >= 2  # spread over the months
+    # an equal share in each month, the current one included however early in it
+    months = Counter(start[:7] for start in starts)
+    assert sorted(months.values()) == [1000] * 3, months
     names = {call["source_name"] for call in calls}
     assert None in names and "" in names
     assert any("," in name for name in names if name)

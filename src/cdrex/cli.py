@@ -375,18 +375,35 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str
     help="How many months, counting the current one, the calls spread over.",
 )
 @click.option(
-    "--seed", default=1, show_default=True, type=int, help="Same seed, same calls (all day)."
+    "--seed",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Same seed and --until, same calls (same seed and day, except on a month's 1st).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]),
+    help="UTC time the calls end at, and whose month is the current one  [default: now]",
 )
 @CDR_TYPE
 @click.pass_obj
 def cdrs_generate(
-    settings: Settings, account_name: str, rows: int, months: int, seed: int, kind: str
+    settings: Settings,
+    account_name: str,
+    rows: int,
+    months: int,
+    seed: int,
+    until: datetime | None,
+    kind: str,
 ) -> None:
-    """Generate realistic synthetic CDRs over the last --months months."""
+    """Generate realistic synthetic CDRs over the last --months months, an equal share in
+    each month."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name)
     generate = generate_outbound if kind == "cdr_out" else generate_inbound
-    generated = generate(rows, months, datetime.now(UTC), seed=seed)
+    end = until.replace(tzinfo=UTC) if until else datetime.now(UTC)
+    generated = generate(rows, months, end, seed=seed)
     with _progress("Generating", rows) as bar:
         inserted = insert_cdrs(db, account.id, _tracked(batches(generated), bar), kind)
     click.echo(f"generated {inserted} CDRs for account {account.name}")

@@ -1,6 +1,7 @@
 """Realistic synthetic inbound and outbound CDRs, for demo mode, tests and benchmarks.
 
-Deterministic: the same seed on the same day gives the same calls. Caller names and
+Deterministic: the same seed and ``now`` give the same calls, and so does the same seed
+all day long except on the first of a month (see ``_month_end``). Caller names and
 disconnect reasons include commas and quotes (caller names also empty names and non-ASCII
 text) so exports exercise CSV quoting; about a fifth of the calls go unanswered.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
 
-from cdrex.exports.window import month_start, shift_month
+from cdrex.exports.window import month_start, next_month_start, shift_month
 
 CALLER_NAMES = (
     "Smith, John",
@@ -74,27 +75,33 @@ def _amount(rng: random.Random, scale: int) -> int:
     return rng.randrange(0, scale) * rng.choice((1, 1, 1, 10, 100))
 
 
-def _window_end(now: datetime) -> datetime:
-    """Where generated calls stop: the start of today, so that a seed gives the same calls
-    all day long; on the first day of a month the start of this hour instead, so that the
-    current month has calls too."""
-    if now.day == 1:
-        return now.replace(minute=0, second=0, microsecond=0)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+def _month_end(year: int, month: int, now: datetime) -> datetime:
+    """Where a month's generated calls stop: its end, or for the current month the start of
+    today, so that a seed gives the same calls all day long; on the first day of a month
+    ``now`` itself, so that the current month gets its share too. Never in the future."""
+    end = next_month_start(year, month)
+    if end <= now:
+        return end
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return today if today > month_start(year, month) else now.replace(microsecond=0)
 
 
 def _call_starts(rng: random.Random, rows: int, months: int, now: datetime) -> Iterator[datetime]:
-    """``rows`` start times spread evenly over the last ``months`` months up to ``now``
-    (see ``_window_end``), oldest first, as naive UTC.
+    """``rows`` start times over the last ``months`` months up to ``now``, oldest first, as
+    naive UTC. Each month gets an equal share of the rows (the current one too, however
+    early in the month ``now`` is), spread evenly up to its end (see ``_month_end``).
 
     A generator, so each start draws from ``rng`` only when the caller's loop reaches it:
-    the draws of one call stay together, and the sequence for a seed stays what it was.
+    the draws of one call stay together.
     """
-    year, month = shift_month(now.year, now.month, -(months - 1))
-    start = month_start(year, month).replace(tzinfo=None)
-    span = (_window_end(now).replace(tzinfo=None) - start).total_seconds()
-    for n in range(rows):
-        yield start + timedelta(seconds=int(span * (n + rng.random()) / rows))
+    for index in range(months):
+        year, month = shift_month(now.year, now.month, index - (months - 1))
+        start = month_start(year, month)
+        span = (_month_end(year, month, now) - start).total_seconds()
+        share = rows * (index + 1) // months - rows * index // months
+        for n in range(share):
+            offset = int(span * (n + rng.random()) / share)
+            yield (start + timedelta(seconds=offset)).replace(tzinfo=None)
 
 
 def _call_times(
@@ -112,8 +119,8 @@ def _call_times(
 def generate_inbound(
     rows: int, months: int, now: datetime, seed: int = 1, dids: int = 8
 ) -> Iterator[tuple]:
-    """``rows`` records (tuples in INBOUND_FIELDS order) spread evenly over the last
-    ``months`` months up to ``now`` (see ``_window_end``), oldest first."""
+    """``rows`` records (tuples in INBOUND_FIELDS order) spread over the last ``months``
+    months up to ``now`` (see ``_call_starts``), oldest first."""
     rng = random.Random(seed)
     did_numbers = [str(rng.randrange(10**10, 10**11)) + str(n) for n in range(dids)]
     for time_start in _call_starts(rng, rows, months, now):
@@ -184,8 +191,8 @@ def _charge(rate: int, billed: int) -> int:
 def generate_outbound(
     rows: int, months: int, now: datetime, seed: int = 1, trunks: int = 4
 ) -> Iterator[tuple]:
-    """``rows`` records (tuples in OUTBOUND_FIELDS order) spread evenly over the last
-    ``months`` months up to ``now`` (see ``_window_end``), oldest first, over the trunks
+    """``rows`` records (tuples in OUTBOUND_FIELDS order) spread over the last ``months``
+    months up to ``now`` (see ``_call_starts``), oldest first, over the trunks
     ``outbound_trunks(seed, trunks)`` returns.
 
     Absent text is ``None``, never ``""``: a CSV file cannot tell the two apart, and the
