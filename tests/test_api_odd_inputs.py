@@ -4,6 +4,9 @@ all get a 4xx JSON:API error document (and the server logs no unhandled error)."
 from __future__ import annotations
 
 import json
+import re
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -253,6 +256,26 @@ def test_odd_headers_never_give_a_5xx(target: Target, headers: dict[str, str]) -
         if response.status_code >= 400 and response.status_code != 416:
             assert json_document
             assert_client_error(response)
+
+
+def test_a_client_gone_mid_body_is_no_error(target: Target) -> None:
+    """A client that announces 1000 bytes, sends 10 and closes: one INFO line, no ERROR and
+    no traceback; the server goes on answering."""
+    service = target.service
+    logged_before = len(service.log())
+    key = target.client.headers["Api-Key"].encode()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(b"POST /v3/cdr_exports HTTP/1.1\r\nHost: 127.0.0.1\r\nApi-Key: " + key +
+                     b"\r\nContent-Type: " + JSONAPI.encode() +
+                     b"\r\nContent-Length: 1000\r\n\r\n" + b'{"data": {')
+        time.sleep(0.5)  # the handler is now waiting for the rest of the body
+    deadline = time.monotonic() + 15
+    while not re.search("went away|Traceback", logged := service.log()[logged_before:]):
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.1)
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+    assert "client went away during POST /v3/cdr_exports" in logged, logged
+    assert target.client.get("/v3/cdr_exports").status_code == 200
 
 
 def test_server_logged_no_unhandled_error(target: Target) -> None:

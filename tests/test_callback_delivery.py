@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -51,9 +52,9 @@ class Endpoint:
         return self.received
 
 
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    state = Endpoint()
+@contextmanager
+def serving(state: Endpoint) -> Iterator[Endpoint]:
+    """Run ``state``'s receiver on a loopback port while the block runs."""
 
     class Handler(BaseHTTPRequestHandler):
         def _handle(self) -> None:
@@ -81,9 +82,17 @@ def endpoint() -> Iterator[Endpoint]:
     state.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=state.server.serve_forever, daemon=True)
     thread.start()
-    yield state
-    state.release.set()
-    state.server.shutdown()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        state.server.shutdown()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with serving(Endpoint()) as state:
+        yield state
 
 
 def _account(service: Service, version: str, secret: str | None = SECRET) -> str:
@@ -136,6 +145,13 @@ def _wait_status(service: Service, export_id: str, status: str, timeout: float =
         assert time.monotonic() < deadline, (rows, service.log()[-3000:])
         time.sleep(0.1)
     return rows
+
+
+def _wait_until(condition: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def _assert_signed(received: Received, secret: str = SECRET) -> None:
@@ -256,9 +272,34 @@ def test_a_hanging_endpoint_delays_neither_exports_nor_other_callbacks(
         for export_id in others:
             data = client.get(f"/v3/exports/{export_id}").json()["data"]
             assert data["attributes"]["status"] == "completed"
-    assert _attempts(service, hanging)[0][:2] == ("pending", 1)  # still in its attempt
+    assert _attempts(service, hanging)[0][:2] == ("sending", 1)  # still in its attempt
     endpoint.release.set()
     _wait_status(service, hanging, "delivered")
+
+
+def test_one_accounts_hanging_endpoints_leave_senders_for_other_accounts(
+    make_service, endpoint: Endpoint  # type: ignore[no-untyped-def]
+) -> None:
+    # Four senders (the default); an account may hold half of them.
+    service = make_service(**FAST_CALLBACKS, CDREX_CALLBACK_TIMEOUT_SECONDS="20")
+    slow_key, other_key = _account(service, "2026-04-16"), _account(service, "2026-04-16")
+    service.start()
+    with serving(Endpoint(answer=lambda n: None)) as hanging:
+        slow = [_create(service, slow_key, "2026-04-16", f"{hanging.base}/hangs")
+                for _ in range(4)]
+        for export_id in slow:  # every one of its callbacks is owed, and due
+            _wait_until(lambda export_id=export_id: _attempts(service, export_id))
+        hanging.wait_for(2)
+        time.sleep(1)  # five polls: time for every idle sender to claim what it may
+        started = time.monotonic()
+        other = _create(service, other_key, "2026-04-16", f"{endpoint.base}/waits")
+        (got,) = endpoint.wait_for(1, timeout=10)  # not after the 20 s the others hang
+        latency = time.monotonic() - started
+        assert got.params["id"] == other
+        assert len(hanging.received) == 2, latency  # the rest wait for a free share
+        hanging.release.set()
+        for export_id in slow:
+            _wait_status(service, export_id, "delivered")
 
 
 def test_callback_for_a_failed_export_says_failed(make_service, endpoint: Endpoint) -> None:  # type: ignore[no-untyped-def]

@@ -43,9 +43,12 @@ class Settings:
     callback_timeout_seconds: float = 60.0
     callback_allow_private: bool = False
     callback_senders: int = 4  # per worker process: a hanging endpoint holds only one
+    # In flight at once per account, across all processes: the rest stay free for others.
+    callback_per_account: int = 2
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
+        senders = _env_int("CDREX_CALLBACK_SENDERS", 4)
         settings = cls(
             data_dir=Path(os.environ.get("CDREX_DATA_DIR") or "cdrex-data"),
             database_url=os.environ.get("CDREX_DATABASE_URL") or None,
@@ -73,7 +76,8 @@ class Settings:
                                            or 60.0),
             callback_allow_private=os.environ.get("CDREX_CALLBACK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
-            callback_senders=_env_int("CDREX_CALLBACK_SENDERS", 4),
+            callback_senders=senders,
+            callback_per_account=_env_int("CDREX_CALLBACK_PER_ACCOUNT", max(1, senders // 2)),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
@@ -17,6 +17,7 @@ from cdrex.api.context import AppContext
 from cdrex.api.errors import (
     ApiError,
     on_api_error,
+    on_client_disconnect,
     on_database_unavailable,
     on_http_exception,
     on_unexpected,
@@ -67,6 +68,7 @@ def create_app(context: AppContext) -> Starlette:
         exception_handlers={
             ApiError: on_api_error,
             HTTPException: on_http_exception,
+            ClientDisconnect: on_client_disconnect,
             **dict.fromkeys(UNAVAILABLE_ERRORS, on_database_unavailable),
             Exception: on_unexpected,
         },

@@ -107,7 +107,9 @@ class AppContext:
         return base
 
     async def authenticate(self, request: Request) -> Account:
-        key = request.headers.get("api-key")
+        # Whitespace around a field value is not part of it (RFC 9110 §5.5); the HTTP
+        # parser drops the leading but keeps the trailing.
+        key = request.headers.get("api-key", "").strip(" \t")
         if not key:
             account = None
         elif self.reader is not None:

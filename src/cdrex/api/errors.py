@@ -110,6 +110,13 @@ async def on_database_unavailable(request: Request, error: Exception) -> Respons
     )
 
 
+async def on_client_disconnect(request: Request, error: Exception) -> Response:
+    """The client closed the connection before sending its whole request: its choice, not
+    our error. The response reaches no one; it only ends the request."""
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return error_response(400, [error_object(400, "The request ended before its body.")])
+
+
 async def on_unexpected(request: Request, error: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return error_response(500, [error_object(500, "The server could not handle the request.")])

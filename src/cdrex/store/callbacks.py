@@ -1,8 +1,11 @@
 """Callback deliveries: owed when an export finishes, claimed by senders, every attempt kept.
 
 A delivery is a queue row like an export: ``due_at`` says when it may be sent, and a sender
-that claims it pushes ``due_at`` past the time the attempt can take, which is its lease. A
-sender that dies mid-attempt leaves the row to be claimed again once that time has passed.
+that claims it marks it ``sending`` and pushes ``due_at`` past the time the attempt can take,
+which is its lease. A sender that dies mid-attempt leaves the row to be claimed again once
+that time has passed. The rows ``sending`` within their lease are the account's callbacks in
+flight, which the claim caps per account: one customer's hanging endpoints cannot take every
+sender of the fleet.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from cdrex.store.exports import PENDING_CALLBACK as PENDING
 from cdrex.store.exports import get_export
 from cdrex.store.schema import accounts, callback_attempts, callback_deliveries, exports
 
-DELIVERED, DROPPED = "delivered", "dropped"
+SENDING, DELIVERED, DROPPED = "sending", "delivered", "dropped"
+_CLAIM_LOCK_KEY = 7428203  # pg_advisory_xact_lock: one claim at a time (partitions use ...202)
 
 
 @dataclass(frozen=True)
@@ -31,31 +35,58 @@ class DueCallback:
     secret: str | None
 
 
-def claim_due_callback(db: Database, now: datetime, lease: timedelta) -> DueCallback | None:
-    """Take the callback due longest ago, and hold it for ``lease``."""
+def claim_due_callback(
+    db: Database, now: datetime, lease: timedelta, per_account: int
+) -> DueCallback | None:
+    """Take the callback due longest ago of an account with fewer than ``per_account`` in
+    flight, and hold it for ``lease``.
+
+    The cap counts every process's senders, so it must see their claims: claims take turns
+    (BEGIN IMMEDIATE on SQLite, a transaction-level advisory lock on PostgreSQL, whose next
+    statement then sees every claim committed before it). A claim is two short statements,
+    so taking turns costs nothing a sender would notice; without it, two claims at the same
+    moment could both count the same account below its cap.
+    """
     due = (
         sa.select(callback_deliveries.c.id, callback_deliveries.c.attempts,
                   callback_deliveries.c.event, exports.c.account_id, exports.c.id.label("eid"),
                   accounts.c.callback_secret)
         .join(exports, exports.c.id == callback_deliveries.c.export_id)
         .join(accounts, accounts.c.id == exports.c.account_id)
-        .where(callback_deliveries.c.status == PENDING, callback_deliveries.c.due_at <= now)
+        .where(callback_deliveries.c.status.in_((PENDING, SENDING)),  # sending: lease over
+               callback_deliveries.c.due_at <= now,
+               exports.c.account_id.not_in(_accounts_at_cap(now, per_account)))
         .order_by(callback_deliveries.c.due_at)
         .limit(1)
         .with_for_update(skip_locked=True, of=callback_deliveries)
     )
     with db.write() as conn:
+        if not db.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
         row = conn.execute(due).first()
         if row is None:
             return None
         conn.execute(
             callback_deliveries.update().where(callback_deliveries.c.id == row.id)
-            .values(due_at=now + lease, attempts=callback_deliveries.c.attempts + 1)
+            .values(status=SENDING, due_at=now + lease,
+                    attempts=callback_deliveries.c.attempts + 1)
         )
     export = get_export(db, row.account_id, row.eid)
     if export is None:  # deleted by the sweeper since: nothing left to tell
         return None
     return DueCallback(row.id, row.attempts, row.event, export, row.callback_secret)
+
+
+def _accounts_at_cap(now: datetime, per_account: int) -> sa.Select:
+    """The accounts with ``per_account`` or more callbacks in flight."""
+    in_flight, owner = callback_deliveries.alias("in_flight"), exports.alias("owner")
+    return (
+        sa.select(owner.c.account_id)
+        .join(in_flight, in_flight.c.export_id == owner.c.id)
+        .where(in_flight.c.status == SENDING, in_flight.c.due_at > now)
+        .group_by(owner.c.account_id)
+        .having(sa.func.count() >= per_account)
+    )
 
 
 def record_attempt(

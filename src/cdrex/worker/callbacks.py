@@ -54,7 +54,8 @@ class CallbackSender:
 
     def run_once(self) -> bool:
         """Make one due attempt; False when none is due."""
-        due = claim_due_callback(self.db, datetime.now(UTC), self.lease)
+        due = claim_due_callback(self.db, datetime.now(UTC), self.lease,
+                                 self.settings.callback_per_account)
         if due is None:
             return False
         outcome, retry = self._attempt(due)
