@@ -264,9 +264,12 @@ def assert_error(
     pointer: str | None = None,
     parameter: str | None = None,
 ) -> dict:
-    """The response is a JSON:API error document with this status; returns errors[0]."""
+    """The response is a JSON:API error document with this status, with DIDWW's headers for
+    errors; returns errors[0]."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == JSONAPI
+    assert response.headers["vary"] == "Accept"
+    assert response.headers["cache-control"] == "no-cache"
     document = response.json()
     assert list(document) == ["errors"], document
     assert document["errors"], document
