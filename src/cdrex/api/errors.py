@@ -69,7 +69,10 @@ def error_object(
     if pointer is not None:
         error["source"] = {"pointer": pointer}
     elif parameter is not None:
-        error["source"] = {"parameter": parameter}
+        # DIDWW's published error schema requires a pointer in every source, and a query
+        # parameter has none (DIDWW's own 400s carry no source): the parameter goes in the
+        # error's meta, which the schema leaves open for error-specific details.
+        error["meta"] = {"parameter": parameter}
     return error
 
 
