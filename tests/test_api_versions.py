@@ -937,16 +937,16 @@ BAD_CREATES = [
     ]],
     # 2026-04-16: from/to required, [from, to) inside the window, did_number / trunk
     *[_bad("2026-04-16", f"{kind}-year-month", {"export_type": kind, "filters": _month_filters()},
-           *_f("year", "month", "from", "to")) for kind in ("cdr_in", "cdr_out")],
+           *_f("year", "month"), FILTERS) for kind in ("cdr_in", "cdr_out")],
     _bad("2026-04-16", "no-export-type", {"filters": _range_filters()}, f"{A}/export_type"),
     _bad("2026-04-16", "export-type-sms", {"export_type": "sms_out", "filters": _range_filters()},
          f"{A}/export_type"),
+    # A blank (or absent) from or to: DIDWW's recorded error, on filters itself.
     _bad("2026-04-16", "no-from", {"export_type": "cdr_in",
-                                   "filters": {"to": f"{ymd(M1, 2)} 00:00:00"}}, *_f("from")),
+                                   "filters": {"to": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
     _bad("2026-04-16", "no-to", {"export_type": "cdr_out",
-                                 "filters": {"from": f"{ymd(M1, 2)} 00:00:00"}}, *_f("to")),
-    _bad("2026-04-16", "empty-filters", {"export_type": "cdr_out", "filters": {}},
-         *_f("from", "to")),
+                                 "filters": {"from": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
+    _bad("2026-04-16", "empty-filters", {"export_type": "cdr_out", "filters": {}}, FILTERS),
     _bad("2026-04-16", "to-equals-from",
          {"export_type": "cdr_in", "filters": _range_filters(to=f"{ymd(M1, 1)} 00:00:00")},
          *_f("to")),
@@ -1007,8 +1007,6 @@ MALFORMED_TIMES = [
     f"{ymd(M1, 1)} 00:00:00 UTC",
     f" {ymd(M1, 1)} 00:00:00",
     "yesterday",
-    "",
-    None,
     1714521600,
     [f"{ymd(M1, 1)} 00:00:00"],
 ]
@@ -1020,6 +1018,27 @@ for _n, _value in enumerate(MALFORMED_TIMES):
         _bad("2026-04-16", f"to-malformed-{_n}",
              {"export_type": "cdr_out", "filters": _range_filters(to=_value)}, *_f("to")),
     ]
+
+
+BLANK_TIMES = ["", "   ", "\t", None, ...]  # ...: the member left out
+
+
+@pytest.mark.parametrize("kind", ["cdr_in", "cdr_out"])
+@pytest.mark.parametrize("name", ["from", "to"])
+@pytest.mark.parametrize("value", BLANK_TIMES, ids=["empty", "spaces", "tab", "null", "absent"])
+def test_blank_from_or_to_is_didwws_not_valid_error(
+    world: World, kind: str, name: str, value: object
+) -> None:
+    """DIDWW's recorded example (Postman 2026-04-16, both export types): title
+    "from not valid", detail "filters - from not valid", pointer /data/attributes/filters."""
+    filters = _range_filters(**{name: value})
+    if value is ...:
+        del filters[name]
+    response = create(world.refused, "2026-04-16", {"export_type": kind, "filters": filters})
+    error = assert_error(response, 422, code="100", pointer=FILTERS)
+    assert len(response.json()["errors"]) == 1, response.text
+    assert (error["title"], error["detail"]) == (f"{name} not valid",
+                                                 f"filters - {name} not valid")
 
 
 @pytest.mark.parametrize(("version", "attributes", "pointers"), BAD_CREATES)

@@ -94,10 +94,18 @@ def _month_period(
     return start, start + timedelta(days=1)
 
 
+def _blank(value: object) -> bool:
+    """Blank as DIDWW's server judges a filter value: absent, null, or only whitespace."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _timestamp(filters: dict, name: str, problems: list[Invalid]) -> datetime | None:
-    if _missing(filters, name, problems):
+    text = filters.get(name)
+    if _blank(text):
+        # DIDWW's recorded error for a blank from, for both export types: "from not valid"
+        # on the filters attribute, not on the member.
+        problems.append(Invalid(("filters",), f"{name} not valid"))
         return None
-    text = filters[name]
     try:
         # The pattern first: fromisoformat also takes forms DIDWW does not (dates alone).
         if not isinstance(text, str) or not TIMESTAMP.fullmatch(text):
