@@ -445,7 +445,7 @@ class Case:
 
 CASE_IDS = ["2017-09-18", "2021-04-19", "2021-12-15/cdr_in", "2021-12-15/cdr_out",
             "2022-05-10/cdr_in", "2022-05-10/cdr_out", "2026-04-16/cdr_in",
-            "2026-04-16/cdr_out"]
+            "2026-04-16/cdr_out", "2026-04-16/cdr_out/voice_out_trunk_id"]
 
 
 def in_month(year_month: tuple[int, int]) -> Callable[[dict], bool]:
@@ -461,6 +461,7 @@ def build_cases(world: World) -> dict[str, Case]:
     day = 15
     start, end = datetime(y1, m1, 3, 6, 30), datetime(y1, m1, 20)
     start2, end2 = datetime(y1, m1, 10), datetime(y1, m1, 25, 12)
+    start3, end3 = datetime(y1, m1, 1), datetime(y1, m1, 28)
 
     def month_in(ym: tuple[int, int], only_did: str | None = None) -> Callable[[dict], bool]:
         return lambda r: in_month(ym)(r) and only_did in (None, r["did_number"])
@@ -524,6 +525,16 @@ def build_cases(world: World) -> dict[str, Case]:
             {"from": f"{ymd(M1, 10)} 00:00:00", "to": f"{ymd(M1, 25)} 12:00:00",
              "voice_out_trunk.id": trunk2.upper()}, "post",
             lambda r: start2 <= r["time_start"] < end2 and r["voice_out_trunk_id"] == trunk2,
+        ),
+        # The TypeScript SDK's spelling of the trunk filter: echoed as voice_out_trunk.id.
+        "2026-04-16/cdr_out/voice_out_trunk_id": Case(
+            "2026-04-16", "cdr_out",
+            {"export_type": "cdr_out",
+             "filters": {"from": f"{ymd(M1, 1)} 00:00:00", "to": f"{ymd(M1, 28)} 00:00:00",
+                         "voice_out_trunk_id": trunk}},
+            {"from": f"{ymd(M1, 1)} 00:00:00", "to": f"{ymd(M1, 28)} 00:00:00",
+             "voice_out_trunk.id": trunk}, None,
+            lambda r: start3 <= r["time_start"] < end3 and r["voice_out_trunk_id"] == trunk,
         ),
     }
 
@@ -678,9 +689,10 @@ def test_file_has_the_versions_format_and_the_selected_calls(
 def test_outbound_trunk_filter_keeps_only_that_trunks_calls(
     world: World, made: dict[str, Made]
 ) -> None:
-    for key in ("2022-05-10/cdr_out", "2026-04-16/cdr_out"):
+    for key in ("2022-05-10/cdr_out", "2026-04-16/cdr_out",
+                "2026-04-16/cdr_out/voice_out_trunk_id"):
         m = made[key]
-        trunk = m.case.attributes["filters"]["voice_out_trunk.id"].lower()
+        trunk = m.case.echo["voice_out_trunk.id"].lower()
         header, *rows = csv_rows(download(world.main, m.completed["attributes"]["url"]).content,
                                  m.case.format)
         column = header.index("Voice OUT Trunk")
@@ -1018,6 +1030,24 @@ for _n, _value in enumerate(MALFORMED_TIMES):
         _bad("2026-04-16", f"to-malformed-{_n}",
              {"export_type": "cdr_out", "filters": _range_filters(to=_value)}, *_f("to")),
     ]
+
+
+@pytest.mark.parametrize("version", ["2022-05-10", "2026-04-16"])
+def test_voice_out_trunk_id_is_a_spelling_of_the_trunk_filter(world: World, version: str) -> None:
+    """Accepted wherever voice_out_trunk.id is; both spellings at once is ambiguous."""
+    spelt = {**valid_filters(version, "cdr_out"), "voice_out_trunk_id": TRUNK}
+    created = create(world.main, version, {"export_type": "cdr_out", "filters": spelt})
+    assert created.status_code == 201, created.text
+    before = total_exports(world.refused)
+    both = {**spelt, "voice_out_trunk.id": TRUNK}
+    for kind, filters, pointer in [
+        ("cdr_out", both, f"{FILTERS}/voice_out_trunk.id"),
+        ("cdr_out", {**spelt, "voice_out_trunk_id": "trunk-1"}, f"{FILTERS}/voice_out_trunk_id"),
+        ("cdr_in", spelt, f"{FILTERS}/voice_out_trunk_id"),  # no trunk filter inbound
+    ]:
+        response = create(world.refused, version, {"export_type": kind, "filters": filters})
+        assert_error(response, 422, code="100", pointer=pointer)
+    assert total_exports(world.refused) == before
 
 
 BLANK_TIMES = ["", "   ", "\t", None, ...]  # ...: the member left out
