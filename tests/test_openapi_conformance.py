@@ -58,7 +58,7 @@ class Deviation:
     response: Raised = None  # what validating the response raises; None: it is valid
 
 
-# Each is a bullet of the README's "OpenAPI document" compatibility point.
+# Each is named in the README's compatibility point on DIDWW's OpenAPI document.
 KNOWN_DEVIATIONS = {
     # The document has responses only for what DIDWW's integration tests recorded: 201 and
     # 422 on create, 200 on list, 200 and 404 on show, 200 on PATCH. The others the spec
