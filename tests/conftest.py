@@ -266,9 +266,12 @@ def assert_error(
     pointer: str | None = None,
     parameter: str | None = None,
 ) -> dict:
-    """The response is a JSON:API error document with this status; returns errors[0]."""
+    """The response is a JSON:API error document with this status, with DIDWW's headers for
+    errors; returns errors[0]."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == JSONAPI
+    assert response.headers["vary"] == "Accept"
+    assert response.headers["cache-control"] == "no-cache"
     document = response.json()
     assert list(document) == ["errors"], document
     assert document["errors"], document
@@ -282,7 +285,10 @@ def assert_error(
     if pointer is not None:
         assert first["source"] == {"pointer": pointer}, first
     if parameter is not None:
-        assert first["source"] == {"parameter": parameter}, first
+        # A query parameter is named in meta: DIDWW's error schema wants a pointer in every
+        # source (README, compatibility).
+        assert "source" not in first, first
+        assert first["meta"] == {"parameter": parameter}, first
     return first
 
 

@@ -187,3 +187,38 @@ def test_sdk_session_headers_work_end_to_end(clients: Clients) -> None:
     shown = clients.client.get(created.headers["location"], headers=headers)
     assert shown.status_code == 200
     assert shown.json()["meta"]["api_version"] == "2017-09-18"
+
+
+# DIDWW's Cache-Control per kind of answer (its recorded responses); Vary: Accept on all.
+REVALIDATE = "max-age=0, private, must-revalidate"
+NO_CACHE = "no-cache"
+
+
+def _patch(clients: Clients) -> httpx.Response:
+    document = {"data": {"id": clients.export_id, "type": "exports",
+                         "attributes": {"external_reference_id": "cache-control"}}}
+    return clients.client.patch(
+        f"/v3/exports/{clients.export_id}", content=json.dumps(document).encode(),
+        headers={"Content-Type": JSONAPI, "X-DIDWW-API-Version": "2026-04-16"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status", "cache_control"),
+    [("list", 200, REVALIDATE), ("create", 201, REVALIDATE), ("show", 200, NO_CACHE),
+     ("patch", 200, NO_CACHE)],
+)
+def test_json_documents_carry_vary_accept_and_didwws_cache_control(
+    clients: Clients, endpoint: str, status: int, cache_control: str
+) -> None:
+    # Twice: the second list is served from the response cache on SQLite, with the same
+    # headers.
+    for _ in range(2):
+        if endpoint == "patch":
+            response = _patch(clients)
+        else:
+            response = _endpoint(clients, endpoint, clients.client)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == JSONAPI
+        assert response.headers["vary"] == "Accept"
+        assert response.headers["cache-control"] == cache_control

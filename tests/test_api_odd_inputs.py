@@ -206,7 +206,8 @@ def test_odd_query_strings_are_400_documents(target: Target, query: str) -> None
     url = httpx.URL(f"{target.service.base_url}/v3/cdr_exports?{query}")
     response = target.client.get(url)
     error = assert_error(response, 400)
-    assert "parameter" in error["source"], error
+    assert "source" not in error, error
+    assert "parameter" in error["meta"], error
 
 
 @pytest.mark.parametrize(

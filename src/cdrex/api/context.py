@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 class ResponseCache:
-    """Bodies of successful read-only responses, reused while the database is unchanged.
+    """Successful read-only responses (body and headers), reused while the database is
+    unchanged.
 
     A list page of 50 exports costs milliseconds to query and render, a check of the data
     version a few microseconds. Any commit, by any connection in any process (an export
@@ -35,29 +36,30 @@ class ResponseCache:
     def __init__(self, reader: SqliteReader | None, size: int = 256) -> None:
         self._reader = reader
         self._size = size
-        self._entries: dict[Hashable, tuple[int, bytes, str]] = {}
+        self._entries: dict[Hashable, tuple[int, bytes, list[tuple[bytes, bytes]]]] = {}
 
     async def get(self, key: Hashable, make: Callable[[], Awaitable[Response]]) -> Response:
-        """The response for ``key``: the stored body if still current, else ``make()``'s.
+        """The response for ``key``: the stored one if still current, else ``make()``'s.
 
         ``key`` must hold everything the response depends on besides the database.
         """
         version = self._reader.data_version() if self._reader else None
         entry = self._entries.get(key)
         if entry is not None and entry[0] == version:
-            return Response(entry[1], media_type=entry[2])
+            return _stored(entry[1], entry[2])
         response = await make()
-        if version is not None and response.status_code == 200 and _plain(response):
+        if version is not None and response.status_code == 200:
             if len(self._entries) >= self._size:
                 del self._entries[next(iter(self._entries))]  # the oldest entry
-            self._entries[key] = (version, bytes(response.body), response.media_type)
+            self._entries[key] = (version, bytes(response.body), list(response.raw_headers))
         return response
 
 
-def _plain(response: Response) -> bool:
-    """True when the body and media type alone rebuild the response, header for header."""
-    names = {name for name, _ in response.raw_headers}
-    return response.media_type is not None and names == {b"content-length", b"content-type"}
+def _stored(body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> Response:
+    """A 200 with this body and exactly these headers (Content-Length included)."""
+    response = Response(body)
+    response.raw_headers = list(raw_headers)  # a copy: the server may add to it
+    return response
 
 
 @dataclass

@@ -28,8 +28,24 @@ TITLES = {
 }
 
 
+# DIDWW's Cache-Control values (its recorded responses): lists and creates may be kept by
+# the client if revalidated; a single export and every error are not to be reused unchecked.
+REVALIDATE = "max-age=0, private, must-revalidate"
+NO_CACHE = "no-cache"
+
+
 class JsonApiResponse(Response):
+    """A JSON:API document with DIDWW's headers: ``Vary: Accept`` (the answer depends on
+    Accept, which may make it a 406) and the ``Cache-Control`` its kind of answer gets."""
+
     media_type = JSONAPI
+
+    def __init__(
+        self, content: object, status_code: int = 200, headers: dict[str, str] | None = None,
+        cache_control: str = NO_CACHE,
+    ) -> None:
+        super().__init__(content, status_code,
+                         {"Vary": "Accept", "Cache-Control": cache_control, **(headers or {})})
 
     def render(self, content: object) -> bytes:
         return orjson.dumps(content)
@@ -53,7 +69,10 @@ def error_object(
     if pointer is not None:
         error["source"] = {"pointer": pointer}
     elif parameter is not None:
-        error["source"] = {"parameter": parameter}
+        # DIDWW's published error schema requires a pointer in every source, and a query
+        # parameter has none (DIDWW's own 400s carry no source): the parameter goes in the
+        # error's meta, which the schema leaves open for error-specific details.
+        error["meta"] = {"parameter": parameter}
     return error
 
 

@@ -24,7 +24,14 @@ from starlette.types import Receive, Scope, Send
 from cdrex.api.bodies import read_body, resource_attributes
 from cdrex.api.context import AppContext, context_of
 from cdrex.api.documents import meta, resource
-from cdrex.api.errors import ApiError, JsonApiResponse, error_object, json_pointer, not_found
+from cdrex.api.errors import (
+    REVALIDATE,
+    ApiError,
+    JsonApiResponse,
+    error_object,
+    json_pointer,
+    not_found,
+)
 from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
 from cdrex.exports.create import new_export, reference_problem
@@ -88,7 +95,7 @@ async def list_exports(request: Request, collection: str) -> Response:
             "data": [resource(export, version, base, query.fields) for export in page],
             "meta": meta(version, total_records=total),
             "links": page_links(query, f"{base}/v3/{version.collection}", total),
-        })
+        }, cache_control=REVALIDATE)
 
     # Everything the page depends on besides the database (see ResponseCache).
     key = ("list", account.id, version.name, base, request.scope["query_string"])
@@ -177,6 +184,7 @@ async def create_export(request: Request, collection: str) -> Response:
         {"data": resource(export, version, base), "meta": meta(version)},
         status_code=201,
         headers={"Location": f"{base}/v3/{version.collection}/{export.id}"},
+        cache_control=REVALIDATE,
     )
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cdrex.cdrs.records import UUID_TEXT
@@ -36,6 +37,8 @@ class FilterRule:
 
     period: str  # "month" (year, month[, day]) or "range" (from, to)
     optional: tuple[str, ...]  # "day" and keys of MATCHES
+    # Other spellings clients send for a key: spelling -> the key (it is echoed as the key).
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -94,10 +97,18 @@ def _month_period(
     return start, start + timedelta(days=1)
 
 
+def _blank(value: object) -> bool:
+    """Blank as DIDWW's server judges a filter value: absent, null, or only whitespace."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _timestamp(filters: dict, name: str, problems: list[Invalid]) -> datetime | None:
-    if _missing(filters, name, problems):
+    text = filters.get(name)
+    if _blank(text):
+        # DIDWW's recorded error for a blank from, for both export types: "from not valid"
+        # on the filters attribute, not on the member.
+        problems.append(Invalid(("filters",), f"{name} not valid"))
         return None
-    text = filters[name]
     try:
         # The pattern first: fromisoformat also takes forms DIDWW does not (dates alone).
         if not isinstance(text, str) or not TIMESTAMP.fullmatch(text):
@@ -135,13 +146,31 @@ def _echo(filters: dict, rule: FilterRule, period: tuple[datetime, datetime]) ->
     return echo
 
 
+def _unaliased(
+    filters: dict, rule: FilterRule, problems: list[Invalid]
+) -> tuple[dict, dict[str, str]]:
+    """The filters with every alias replaced by its key, and how each such key was spelt."""
+    unaliased: dict = {}
+    spelt: dict[str, str] = {}
+    for sent, value in filters.items():
+        key = rule.aliases.get(sent, sent)
+        if key in unaliased:
+            problems.append(Invalid(("filters", sent), f"{sent} and {spelt.get(key, key)} "
+                                                        "are the same filter: send one"))
+        unaliased[key] = value
+        spelt[key] = sent
+    return unaliased, spelt
+
+
 def parse_filters(
     rule: FilterRule, filters: object, now: datetime, months_back: int
 ) -> tuple[dict[str, str], CdrSelection]:
     """Validate creation filters; return the filters to echo and the CDRs they select."""
     if not isinstance(filters, dict):
         raise ValidationFailed([Invalid(("filters",), "filters must be an object")])
-    problems = [
+    problems: list[Invalid] = []
+    filters, spelt = _unaliased(filters, rule, problems)
+    problems += [
         Invalid(("filters", key), f"{key} is not an allowed filter")
         for key in filters if key not in rule.keys
     ]
@@ -153,7 +182,7 @@ def parse_filters(
             field, pattern, must = MATCHES[key]
             text = _as_text(filters[key])
             if text is None or not pattern.fullmatch(text):
-                problems.append(Invalid(("filters", key), f"{key} {must}"))
+                problems.append(Invalid(("filters", spelt[key]), f"{spelt[key]} {must}"))
             else:
                 matches[field] = text.lower()
     if problems:

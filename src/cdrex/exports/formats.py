@@ -56,7 +56,9 @@ _CONNECT_AND_END = (
     ("Date/Time Connect (UTC)", "time_connect"),
     ("Date/Time End (UTC)", "time_end"),
 )
-GZIP = "application/gzip"  # not Content-Encoding: clients must save the bytes as they are
+# What every recording of DIDWW's server shows for a .csv.gz (spec §7), and never
+# Content-Encoding: clients must save the bytes as they are.
+GZIP_FILE = "application/octet-stream"
 
 # 2021-12-15: the 2017 columns with start, connect and end times in place of one time.
 CDR_IN_2021_12 = FileFormat(
@@ -64,7 +66,7 @@ CDR_IN_2021_12 = FileFormat(
              *CDR_IN_2017.columns[1:]),
     fields=INBOUND_FIELDS,
     suffix=".csv.gz",
-    media_type=GZIP,
+    media_type=GZIP_FILE,
 )
 
 CDR_IN_2026_04 = FileFormat(
@@ -93,7 +95,7 @@ CDR_IN_2026_04 = FileFormat(
     ),
     fields=INBOUND_FIELDS,
     suffix=".csv.gz",
-    media_type=GZIP,
+    media_type=GZIP_FILE,
 )
 
 # The 2026-04-16 outbound columns. Earlier versions' outbound header is not published
@@ -121,7 +123,7 @@ CDR_OUT_2026_04 = FileFormat(
     ),
     fields=OUTBOUND_FIELDS,
     suffix=".csv.gz",
-    media_type=GZIP,
+    media_type=GZIP_FILE,
 )
 
 # (api_version, export_type) -> format of the file an export created there gets.

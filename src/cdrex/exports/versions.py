@@ -53,10 +53,13 @@ LOWERCASE = {status: status.value for status in ExportStatus}
 UPPER_METHODS = {method: method.value.upper() for method in CallbackMethod}
 LOWER_METHODS = {method: method.value for method in CallbackMethod}
 
+# DIDWW's TypeScript SDK sends the trunk filter as voice_out_trunk_id, its Go SDK documents
+# that spelling: both are accepted, and echoed as voice_out_trunk.id.
+TRUNK_ALIASES = {"voice_out_trunk_id": "voice_out_trunk.id"}
 MONTH_IN = FilterRule("month", ("did_number",))
-MONTH_OUT = FilterRule("month", ("day", "voice_out_trunk.id"))
+MONTH_OUT = FilterRule("month", ("day", "voice_out_trunk.id"), TRUNK_ALIASES)
 RANGE_IN = FilterRule("range", ("did_number",))
-RANGE_OUT = FilterRule("range", ("voice_out_trunk.id",))
+RANGE_OUT = FilterRule("range", ("voice_out_trunk.id",), TRUNK_ALIASES)
 
 CALLBACK = ("callback_url", "callback_method")
 V2017_09_18 = ApiVersion(
