@@ -116,6 +116,7 @@ def test_three_sigterms_mid_build_cost_no_attempt_then_it_completes(make_service
     service.start("--workers", "1")
     with service.client(key) as client:
         export_id = create_export(client, months_back=1)["id"]
+    stopped_in = []
     for deploy in (1, 2, 3):
         row = wait_for(lambda: building(service, export_id), timeout=30,
                        what=f"the build before deploy {deploy}")
@@ -124,6 +125,7 @@ def test_three_sigterms_mid_build_cost_no_attempt_then_it_completes(make_service
         log = service.log()
         assert code == 0, log
         assert took < 10, (took, log)
+        stopped_in.append(f"{took:.2f} s")
         assert f"export {export_id} goes back to pending" in log, log  # stopped mid-build
         assert "Traceback" not in log, log
         row = export_row(service, export_id)
@@ -138,6 +140,7 @@ def test_three_sigterms_mid_build_cost_no_attempt_then_it_completes(make_service
     assert (row["status"], row["attempts"], row["row_count"]) == ("completed", 1, expected), row
     assert body.count(b"\n") - 1 == expected  # the header, then one line a call
     assert partial_files(service) == []
+    print(f"SIGTERM mid-build: exited 0 in {', '.join(stopped_in)}; then {expected} rows")
 
 
 # --- A full file store ---------------------------------------------------------------------
@@ -203,8 +206,10 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
             warnings = full_store_warnings(service.log())
             return any(count > MAX_ATTEMPTS for count in warnings.values())
 
+        full_since = time.monotonic()
         wait_for(refused_more_than_max_attempts, timeout=90,
                  what=f"an export refused more than {MAX_ATTEMPTS} times")
+        full_for = time.monotonic() - full_since
         log = service.log()
         assert "Traceback" not in log, log  # one line a refusal, no flood
         rows = [export_row(service, export_id) for export_id in export_ids]
@@ -216,13 +221,17 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
         assert shown["attributes"]["status"] in ("Pending", "Processing"), shown
 
         resize_tmpfs(store, int(file_size_estimate(expected) * 5))  # the operator adds room
+        resized = time.monotonic()
         for export_id in export_ids:
             wait_completed(client, export_id, timeout=60)
+        done_in = time.monotonic() - resized
     for export_id in export_ids:
         row = export_row(service, export_id)
         assert (row["attempts"], row["row_count"], row["failure_reason"]) == (
             1, expected, None), row
     assert partial_files(service) == []
+    print(f"full store: {sum(full_store_warnings(log).values())} refusals in {full_for:.1f} s, "
+          f"none counted; all completed {done_in:.1f} s after the resize")
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
