@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import sqlite3
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from cdrex.exports.model import CdrSelection, Export, ExportType
 from cdrex.exports.window import month_start, next_month_start
 from cdrex.pipeline.build import BuildStopped, build_export_file
 from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.sources import FETCH_ROWS, write_csv_rows
 from cdrex.store.accounts import create_account
 from cdrex.store.cdrs import insert_cdrs
 
@@ -79,3 +82,28 @@ def test_a_stopped_build_leaves_no_file(database, month_export, tmp_path, slices
         build_export_file(database, files, export, slices=slices, stop=stop)
     assert not files.path(export.file_name + ".csv").exists()
     assert list(files.partial.iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_copy_cut_short_leaves_every_connection_able_to_write(database) -> None:  # type: ignore[no-untyped-def]
+    """A build that fails mid-query (here the file store is full) must not leave the query
+    open on its pooled connection: the next write transaction there, once another has
+    committed, would fail at once with "database is locked"."""
+    now = datetime.now(UTC)
+    account = create_account(database, "cut-short")
+    insert_cdrs(database, account.id, batches(generate_inbound(3 * FETCH_ROWS, 1, now)))
+    every_call = CdrSelection(
+        datetime(2000, 1, 1, tzinfo=UTC), next_month_start(now.year, now.month)
+    )
+
+    def full(chunk: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as cut_short:  # the traceback lives on, as in a worker
+        write_csv_rows(database, "cdrs_in", CDR_IN_2017, account.id, every_call, full)
+    with sqlite3.connect(database.url.database) as other:  # another process commits
+        other.execute("UPDATE accounts SET name = name")
+    for _ in range(database.engine.pool.checkedin()):  # each pooled connection in turn
+        with database.write() as conn:
+            conn.exec_driver_sql("UPDATE accounts SET name = name")
+    assert cut_short.value.errno == errno.ENOSPC

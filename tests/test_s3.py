@@ -431,7 +431,7 @@ def test_storage_outage_leaves_exports_pending_not_failed(make_service, s3: S3Se
     with service.client(key) as client:
         export_id = create_export(client)["id"]
         deadline = time.monotonic() + 30
-        while "file store unavailable" not in service.log():
+        while "the file store is unavailable" not in service.log():
             assert time.monotonic() < deadline, service.log()
             time.sleep(0.1)
         time.sleep(1)  # without the attempt given back, the next claim would fail it

@@ -134,6 +134,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
     from cdrex.pipeline.sinks import open_file_store
+    from cdrex.worker.processes import stop_on_signals
     from cdrex.worker.threads import WorkerThreads
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
@@ -145,6 +146,10 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     files = open_file_store(settings)
     threads = WorkerThreads(db, files, settings, workers)
     threads.start()
+    # uvicorn handles SIGTERM and SIGINT while it serves, then restores the handlers it found
+    # and raises the signal again: SIGTERM's default handler would kill the process there,
+    # in the middle of a build. This one stops the workers as `cdrex worker` stops its own.
+    stop_on_signals(threads.stop)
     app = create_app(AppContext(db, files, settings, export_created=threads.notify))
     try:
         uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False)

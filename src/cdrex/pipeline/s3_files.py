@@ -18,7 +18,12 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdrex.pipeline.sinks import StorageConfigError, StorageUnavailable
+from cdrex.pipeline.sinks import (
+    FileTooLarge,
+    StorageConfigError,
+    StorageFull,
+    StorageUnavailable,
+)
 from cdrex.settings import Settings
 
 log = logging.getLogger("cdrex.storage")
@@ -29,6 +34,11 @@ PART_SIZE = 8 * 1024 * 1024
 READ_CHUNK = 64 * 1024  # what a download reads per hop to a worker thread, as FileResponse
 DOWNLOAD_MODES = ("stream", "redirect")
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
+# Refusals for want of room: a quota (S3-compatible stores such as Ceph's), MinIO's full
+# drives, or HTTP 507 Insufficient Storage, whatever its code. Writes work once space is freed.
+_FULL_CODES = frozenset({"QuotaExceeded", "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded",
+                         "InsufficientStorage"})
+_INSUFFICIENT_STORAGE = 507
 
 
 def open_s3_files(settings: Settings) -> S3Files:
@@ -261,16 +271,26 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _http_status(error: ClientError) -> int | None:
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
 @contextmanager
 def _translated_errors(name: str) -> Iterator[None]:
-    """botocore's errors as callers need them: missing, or the storage unavailable. Any other
-    refusal (no such bucket, access denied) is a fault of the deployment, not of the request
-    or the export: a client can only be told to try again, and so can a worker."""
+    """botocore's errors as callers need them: missing, full, too large, or the storage
+    unavailable. Any other refusal (no such bucket, access denied) is a fault of the
+    deployment, not of the request or the export: a client can only be told to try again,
+    and so can a worker."""
     try:
         yield
     except ClientError as error:
-        if _code(error) in ("NoSuchKey", "404", "NotFound"):
+        code = _code(error)
+        if code in ("NoSuchKey", "404", "NotFound"):
             raise FileNotFoundError(name) from None
+        if code in _FULL_CODES or _http_status(error) == _INSUFFICIENT_STORAGE:
+            raise StorageFull(str(error)) from error
+        if code == "EntityTooLarge":
+            raise FileTooLarge(str(error)) from error
         raise StorageUnavailable(str(error)) from error
     except BotoCoreError as error:  # cannot connect, timed out, no credentials
         raise StorageUnavailable(str(error)) from error

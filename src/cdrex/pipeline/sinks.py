@@ -11,8 +11,10 @@ from cdrex.settings import Settings
 
 __all__ = [
     "FileStore",
+    "FileTooLarge",
     "LocalFiles",
     "StorageConfigError",
+    "StorageFull",
     "StorageUnavailable",
     "open_file_store",
 ]
@@ -38,6 +40,15 @@ class StorageConfigError(ValueError):
 
 class StorageUnavailable(Exception):
     """The store could not be reached or refused to answer; trying again later may work."""
+
+
+class StorageFull(StorageUnavailable):
+    """The store has no room for more (a full disk, a quota): writes work again once an
+    operator frees or adds space. A local disk says so with ENOSPC or EDQUOT instead."""
+
+
+class FileTooLarge(Exception):
+    """The store refuses a file this large, however much room it has."""
 
 
 def open_file_store(settings: Settings) -> FileStore:

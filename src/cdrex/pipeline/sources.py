@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from functools import partial
 
@@ -204,13 +205,16 @@ def sqlite_csv(
         account_id, selection, lambda t: t.replace(tzinfo=None).isoformat(" ", "microseconds")
     )
     driver = conn.connection.driver_connection
-    cursor = driver.cursor()
-    cursor.execute(sql, params)
-    general = partial(_general_lines, driver, table, fields)
-    rows = 0
-    while batch := cursor.fetchmany(FETCH_ROWS):
-        write(_batch_csv(batch, len(fields) - 1, general).encode())
-        rows += len(batch)
+    # Closed however the copy ends: a query left unfinished (the file store full, a stop)
+    # keeps its old snapshot open on the connection after ROLLBACK, and the next write
+    # transaction on that pooled connection then fails at once with "database is locked".
+    with closing(driver.cursor()) as cursor:
+        cursor.execute(sql, params)
+        general = partial(_general_lines, driver, table, fields)
+        rows = 0
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            write(_batch_csv(batch, len(fields) - 1, general).encode())
+            rows += len(batch)
     return rows
 
 

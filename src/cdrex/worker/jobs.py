@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.model import Export
 from cdrex.pipeline.build import BuildStopped, build_export_file
-from cdrex.pipeline.sinks import FileStore, StorageUnavailable
+from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.worker.doorbell import Doorbell
+from cdrex.worker.failures import decide_failure
 
 log = logging.getLogger("cdrex.worker")
-_OUTAGE_BACKOFF_SECONDS = 5.0
 
 
 def now() -> datetime:
@@ -74,19 +74,18 @@ class ExportWorker:
             self._give_back(export, stop)
             return True
         except Exception as error:
-            down = self._unavailable_service(error)
-            if down is None:
+            decision = decide_failure(error, self._database_answers)
+            if decision.count_attempt:
                 log.exception("worker %s: export %s failed", self.name, export.id)
-                export_store.release_export(
-                    self.db, export.id, self.name, type(error).__name__
-                )
+                export_store.release_export(self.db, export.id, self.name, decision.reason)
                 return True
-            # Not the export's fault: an outage must not push it towards Failed. Hand it
-            # back uncounted and let the service recover before claiming anything again.
-            log.warning("worker %s: %s unavailable (%s); export %s goes back to pending",
-                        self.name, down, _brief(error), export.id)
-            self._give_back(export, stop)
-            stop.wait(_OUTAGE_BACKOFF_SECONDS)
+            # An outage: one line each time (no traceback: the cause is known), and a pause
+            # before the next claim, so a store that stays full neither floods nor spins.
+            log.warning("worker %s: %s (%s); export %s goes back to pending, next claim in "
+                        "%.1f s", self.name, decision.reason, _brief(error), export.id,
+                        decision.backoff_seconds)
+            self._give_back(export, stop, decision.reason)
+            stop.wait(decision.backoff_seconds)
             return False
         finished = export_store.complete_export(
             self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
@@ -98,28 +97,23 @@ class ExportWorker:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
 
-    def _unavailable_service(self, error: Exception) -> str | None:
-        """Which service being down made the build fail ("file store", or "database" when
-        the database does not answer now either), or None when the export itself did."""
-        if isinstance(error, StorageUnavailable):
-            return "file store"
-        if not isinstance(error, UNAVAILABLE_ERRORS):
-            return None
+    def _database_answers(self) -> bool:
         try:
             with self.db.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except UNAVAILABLE_ERRORS:
-            return "database"
-        return None
+            return False
+        return True
 
-    def _give_back(self, export: Export, stop: threading.Event) -> None:
-        """Release the export without counting the attempt, retrying while the database is
-        down. Once the lease has run out there is no point: another worker may own it."""
+    def _give_back(self, export: Export, stop: threading.Event, reason: str | None = None) -> None:
+        """Release the export without counting the attempt (recording ``reason`` as its last
+        error, if given), retrying while the database is down. Once the lease has run out
+        there is no point: another worker may own it."""
         deadline = now() + self.lease
         while True:
             try:
                 export_store.release_export(
-                    self.db, export.id, self.name, None, count_attempt=False
+                    self.db, export.id, self.name, reason, count_attempt=False
                 )
                 return
             except UNAVAILABLE_ERRORS as error:

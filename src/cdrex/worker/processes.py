@@ -33,8 +33,9 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """An event (``stop``, or a new one) that SIGTERM and SIGINT set, instead of exiting."""
+    stop = stop or threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
@@ -42,7 +43,7 @@ def _stop_on_signals() -> threading.Event:
 
 def work(settings: Settings, stop: threading.Event | None = None) -> None:
     """One worker loop in this process, until SIGTERM/SIGINT (or ``stop``)."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     db = Database(settings.resolved_database_url)
     doorbell = doorbell_for(db)
     try:
@@ -62,7 +63,7 @@ def _child(settings: Settings) -> None:
 def run_workers(settings: Settings, concurrency: int) -> None:
     """Run ``concurrency`` worker loops, the sweeper and the callback senders until
     SIGTERM/SIGINT."""
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     db = Database(settings.resolved_database_url)
     files = open_file_store(settings)
     sweeper = threading.Thread(
