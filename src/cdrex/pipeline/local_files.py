@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,16 +41,26 @@ class LocalFiles:
         self.path(name).unlink(missing_ok=True)
 
     def delete_stale_partials(self, older_than: float) -> int:
-        """Remove temporary files nobody wrote to for a while (left by killed workers)."""
+        """Remove temporary files nobody wrote to since ``older_than`` (left by killed
+        workers). File times are the file system's clock, which need not be this host's (a
+        network file system, a shifted test clock), so the cut-off moves by the difference:
+        a live writer's file is never taken for an abandoned one."""
+        cutoff = older_than + self._file_clock_ahead()
         removed = 0
         for path in self.partial.iterdir():
             try:
-                if path.stat().st_mtime < older_than:
+                if path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:
                 pass
         return removed
+
+    def _file_clock_ahead(self) -> float:
+        """Seconds the file system's clock is ahead of this host's."""
+        clock = self.root / ".clock"
+        clock.touch()
+        return clock.stat().st_mtime - time.time()
 
 
 def _fsync_directory(path: Path) -> None:
