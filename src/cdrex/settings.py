@@ -43,6 +43,8 @@ class Settings:
     callback_timeout_seconds: float = 60.0
     callback_allow_private: bool = False
     callback_senders: int = 4  # per worker process: a hanging endpoint holds only one
+    # The API process's cache of rendered list pages (SQLite only), in bytes of keys and bodies.
+    response_cache_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -74,6 +76,7 @@ class Settings:
             callback_allow_private=os.environ.get("CDREX_CALLBACK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
             callback_senders=_env_int("CDREX_CALLBACK_SENDERS", 4),
+            response_cache_bytes=_env_int("CDREX_RESPONSE_CACHE_BYTES", 4 * 1024 * 1024),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]
