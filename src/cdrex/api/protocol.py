@@ -1,12 +1,13 @@
 """The HTTP/1.1 protocol `cdrex serve` runs: uvicorn's httptools protocol, with a bounded head.
 
-httptools holds a request's target and each header field in memory until it is complete,
-whatever its size, growing it by concatenation as bytes arrive: one 64 MB header field
-raised a server to 294 MB. uvicorn has a limit for its h11 protocol only, several times
-slower. This protocol refuses a request whose target or header fields are too large as
-soon as that many bytes have arrived without the head ending (so memory stays at the
-limits plus a read or two), and a head that arrived whole once it is parsed. The refusal
-is a JSON:API error document, 414 or 431, and the connection is closed after it.
+httptools holds a request's target and each header field (and a chunked body's trailer
+fields) in memory until it is complete, whatever its size, growing it by concatenation as
+bytes arrive: one 64 MB header field raised a server to 294 MB. uvicorn has a limit for
+its h11 protocol only, which serves the list endpoint a third slower and answers a plain
+400. This protocol refuses a request whose target or header fields are too large as soon
+as that many bytes have arrived without the head ending (so memory stays at the limits
+plus a read or two), and a head that arrived whole once it is parsed. The refusal is a
+JSON:API error document, 414 or 431, and the connection is closed after it.
 """
 
 from __future__ import annotations
