@@ -109,8 +109,8 @@ ODD_PATHS = [
     "/v3/cdr_exports/..%2F..%2Fetc%2Fpasswd",
     "/v3/cdr_exports/..%2F..%2Fcdrex.sqlite3.csv",
     "/v3/cdr_exports/" + "a" * 8_000,
-    "/v3/cdr_exports/" + "a" * 60_000 + ".csv",
-    "/v3/cdr_exports/" + "%F0%9F%92%A9" * 3_000,
+    "/v3/cdr_exports/" + "a" * 16_000 + ".csv",
+    "/v3/cdr_exports/" + "%F0%9F%92%A9" * 1_300,
     "/v3/cdr_exports/.csv",
     "/v3/cdr_exports/%20",
     "/v3/cdr_exports/null",
@@ -176,8 +176,9 @@ def test_wrong_methods_are_405_documents(
 ODD_QUERIES = [
     "sort=%00",
     "sort=%FF",
-    "sort=" + "-" * 10_000,
-    "sort=status," * 2_000,
+    "sort=" + "-" * 8_000,
+    "sort=" + ",".join(["status"] * 1_999),  # SQLite's ORDER BY limit was a 503
+    "sort=" + ",".join(["status"] * 11),
     "page[number]=%00",
     "page[number]=1e3",
     "page[number]=0x10",
@@ -197,7 +198,9 @@ ODD_QUERIES = [
     "%FF=%FF",
     "fields[cdr_exports]=%00",
     "fields=status",
-    "a" * 30_000 + "=1",
+    "a" * 8_000 + "=1",
+    "a" * 9_000 + "=1",
+    "page[size]=5&" + "b" * 4_000 + "=1&" + "c" * 4_000 + "=1",
 ]
 
 
@@ -210,8 +213,25 @@ def test_odd_query_strings_are_400_documents(target: Target, query: str) -> None
     assert "parameter" in error["meta"], error
 
 
+TOO_LONG_TARGETS = [
+    "/v3/cdr_exports/" + "a" * 60_000 + ".csv",
+    "/v3/cdr_exports/" + "%F0%9F%92%A9" * 3_000,
+    "/v3/cdr_exports?sort=" + "status," * 3_000,
+    "/v3/cdr_exports?" + "a" * 30_000 + "=1",
+]
+
+
+@pytest.mark.parametrize("path", TOO_LONG_TARGETS, ids=[f"target{n}" for n in range(4)])
+def test_over_long_targets_are_414_documents(target: Target, path: str) -> None:
+    """Refused before the application (over 16 KiB of path and query): see test_http_limits."""
+    response = target.client.get(httpx.URL(target.service.base_url + path))
+    assert_error(response, 414, code="414")
+    assert response.headers["connection"] == "close"
+
+
 @pytest.mark.parametrize(
-    "query", ["", "&&&", "sort=", "page[size]=5&page[size]=6", "sort=created_at&sort=status"]
+    "query", ["", "&&&", "sort=", "page[size]=5&page[size]=6", "sort=created_at&sort=status",
+              "sort=" + ",".join(["-status"] * 10)]
 )
 def test_harmless_query_strings_are_served(target: Target, query: str) -> None:
     response = target.client.get(httpx.URL(f"{target.service.base_url}/v3/cdr_exports?{query}"))
@@ -277,6 +297,103 @@ def test_a_client_gone_mid_body_is_no_error(target: Target) -> None:
     assert "Traceback" not in logged and "ERROR" not in logged, logged
     assert "client went away during POST /v3/cdr_exports" in logged, logged
     assert target.client.get("/v3/cdr_exports").status_code == 200
+
+
+# --- Inputs that were 500s (issue 8), in 2026-04-16: each is a 4xx naming the member ------
+
+V2026 = {"X-DIDWW-API-Version": "2026-04-16"}
+
+
+def this_month() -> dict[str, str]:
+    """2026-04-16 filters selecting the current month."""
+    year, month = month_back(0)
+    next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return {"from": f"{year}-{month:02d}-01 00:00:00",
+            "to": f"{next_year}-{next_month:02d}-01 00:00:00"}
+
+
+def send_2026(client: httpx.Client, method: str, path: str, body: object) -> httpx.Response:
+    return client.request(method, path, content=json.dumps(body).encode(),
+                          headers={"Content-Type": JSONAPI, **V2026})
+
+
+def post_2026(client: httpx.Client, **attributes: object) -> httpx.Response:
+    """POST a 2026-04-16 create document for this month's inbound CDRs, with ``attributes``."""
+    body = {"data": {"type": "exports", "attributes": {
+        "export_type": "cdr_in", "filters": this_month(), **attributes}}}
+    return send_2026(client, "POST", "/v3/exports", body)
+
+
+def test_the_valid_2026_document_is_created(target: Target) -> None:
+    """The documents below differ from this one only in the member they point at."""
+    assert post_2026(target.client).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [("export_type", {}), ("export_type", ["cdr_in"]), ("export_type", {"a": [1, {}]}),
+     ("callback_method", {"post": 1}), ("callback_method", ["post"])],
+)
+def test_object_and_array_values_are_422(target: Target, member: str, value: object) -> None:
+    attributes = {member: value, "callback_url": "https://hooks.example.com/cb"}
+    assert_error(post_2026(target.client, **attributes), 422, code="100",
+                 pointer=f"/data/attributes/{member}")
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [("from", "0001-01-01T00:00:00+23:59"), ("to", "9999-12-31T23:59:59-23:59")],
+)
+def test_offsets_past_the_datetime_range_are_422(target: Target, member: str, value: str) -> None:
+    filters = {**this_month(), member: value}
+    error = assert_error(post_2026(target.client, filters=filters), 422, code="100",
+                         pointer=f"/data/attributes/filters/{member}")
+    assert "out of range" in error["detail"], error
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [("external_reference_id", "a\u0000b"), ("callback_url", "https://hooks.example.com/\u0000")],
+)
+def test_nul_characters_in_attributes_are_422(target: Target, member: str, value: str) -> None:
+    """PostgreSQL text cannot hold U+0000; it is refused on both backends alike."""
+    assert_error(post_2026(target.client, **{member: value}), 422, code="100",
+                 pointer=f"/data/attributes/{member}")
+
+
+def test_nul_characters_in_a_patch_are_422(target: Target) -> None:
+    export_id = post_2026(target.client).json()["data"]["id"]
+    body = {"data": {"type": "exports", "id": export_id,
+                     "attributes": {"external_reference_id": "\u0000"}}}
+    response = send_2026(target.client, "PATCH", f"/v3/exports/{export_id}", body)
+    assert_error(response, 422, code="100", pointer="/data/attributes/external_reference_id")
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "parameter"),
+    [
+        ("filter[id]=%00", "107", "filter[id]"),
+        ("filter[external_reference_id]=a%00b", "107", "filter[external_reference_id]"),
+        ("filter[id]=" + ",".join(["x"] * 101), "107", "filter[id]"),
+        ("sort=" + ",".join(["status"] * 11), "114", "sort"),
+        ("sort=" + ",".join(["status"] * 1_999), "400", "sort"),
+        ("filter[external_reference_id]=" + "r" * 8_200, "400", "filter[external_reference_id]"),
+    ],
+)
+def test_list_queries_over_limits_are_400_naming_the_parameter(
+    target: Target, query: str, code: str, parameter: str
+) -> None:
+    response = target.client.get(f"/v3/exports?{query}", headers=V2026)
+    assert_error(response, 400, code=code, parameter=parameter)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["filter[id]=" + ",".join(["x"] * 100), "sort=" + ",".join(["-created_at"] * 10),
+     "filter[external_reference_id]=" + "r" * 8_000],
+)
+def test_list_queries_at_the_limits_are_served(target: Target, query: str) -> None:
+    assert target.client.get(f"/v3/exports?{query}", headers=V2026).status_code == 200
 
 
 def test_server_logged_no_unhandled_error(target: Target) -> None:

@@ -292,6 +292,8 @@ def test_allow_private_lets_loopback_through() -> None:
         ("https:///cb", "host"),
         ("https://hooks.example.test/a b", "whitespace"),
         ("https://hooks.example.test/cb\n", "whitespace"),
+        ("https://hooks.example.test/cb\x00", "control characters"),
+        ("https://hooks.example.test/\x7fcb", "control characters"),
         ("https://hooks.example.test:99999/cb", "not a valid URL"),
         ("https://hooks.example.test/" + "a" * 2000, "at most 2000"),
     ],

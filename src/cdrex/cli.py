@@ -133,6 +133,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
+    from cdrex.api.protocol import BoundedHttpToolsProtocol
     from cdrex.pipeline.sinks import open_file_store
     from cdrex.worker.processes import stop_on_signals
     from cdrex.worker.threads import WorkerThreads
@@ -152,7 +153,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     stop_on_signals(threads.stop)
     app = create_app(AppContext(db, files, settings, export_created=threads.notify))
     try:
-        uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False)
+        uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False,
+                    http=BoundedHttpToolsProtocol)
     finally:
         threads.shutdown()
 

@@ -45,6 +45,8 @@ class Settings:
     callback_senders: int = 4  # per worker process: a hanging endpoint holds only one
     # In flight at once per account, across all processes: the rest stay free for others.
     callback_per_account: int = 2
+    # The API process's cache of rendered list pages (SQLite only), in bytes of keys and bodies.
+    response_cache_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -78,6 +80,7 @@ class Settings:
             in ("1", "true", "yes"),
             callback_senders=senders,
             callback_per_account=_env_int("CDREX_CALLBACK_PER_ACCOUNT", max(1, senders // 2)),
+            response_cache_bytes=_env_int("CDREX_RESPONSE_CACHE_BYTES", 4 * 1024 * 1024),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given)  # type: ignore[arg-type]

@@ -31,12 +31,24 @@ class ResponseCache:
     at once: what is served is always what a fresh query would give. The version is read
     before the response is made, so a commit racing with the query retires the entry
     early, never late. Without a data version (PostgreSQL) nothing is cached.
+
+    The entries' bytes (keys and bodies: a list key holds its query string, and the
+    page's links repeat it) are held under ``max_bytes``, the oldest going first.
     """
 
-    def __init__(self, reader: SqliteReader | None, size: int = 256) -> None:
+    def __init__(self, reader: SqliteReader | None, max_bytes: int) -> None:
         self._reader = reader
-        self._size = size
-        self._entries: dict[Hashable, tuple[int, bytes, list[tuple[bytes, bytes]]]] = {}
+        self._max_bytes = max_bytes
+        self._version: int | None = None  # the data version every entry was made at
+        # body, headers (Content-Length included), counted size
+        self._entries: dict[Hashable, tuple[bytes, list[tuple[bytes, bytes]], int]] = {}
+        self._bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """What the entries are counted as: keys' strings, bodies and headers, plus
+        ENTRY_OVERHEAD each."""
+        return self._bytes
 
     async def get(self, key: Hashable, make: Callable[[], Awaitable[Response]]) -> Response:
         """The response for ``key``: the stored one if still current, else ``make()``'s.
@@ -44,15 +56,39 @@ class ResponseCache:
         ``key`` must hold everything the response depends on besides the database.
         """
         version = self._reader.data_version() if self._reader else None
+        if version != self._version:
+            self._entries.clear()
+            self._bytes, self._version = 0, version
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == version:
-            return _stored(entry[1], entry[2])
+        if entry is not None:
+            return _stored(entry[0], entry[1])
         response = await make()
-        if version is not None and response.status_code == 200:
-            if len(self._entries) >= self._size:
-                del self._entries[next(iter(self._entries))]  # the oldest entry
-            self._entries[key] = (version, bytes(response.body), list(response.raw_headers))
+        # Another request may have seen a newer version meanwhile: then this one is stale.
+        if version is not None and version == self._version and response.status_code == 200:
+            self._store(key, bytes(response.body), list(response.raw_headers))
         return response
+
+    def _store(self, key: Hashable, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        size = ENTRY_OVERHEAD + len(body) + _key_bytes(key)
+        size += sum(len(name) + len(value) for name, value in headers)
+        if size > self._max_bytes:
+            return
+        if (made_meanwhile := self._entries.pop(key, None)) is not None:  # by a twin request
+            self._bytes -= made_meanwhile[2]
+        while self._bytes + size > self._max_bytes:
+            oldest = next(iter(self._entries))
+            self._bytes -= self._entries.pop(oldest)[2]
+        self._entries[key] = (body, headers, size)
+        self._bytes += size
+
+
+# What an entry costs besides its strings: the dict slot, the tuples, the objects' headers.
+ENTRY_OVERHEAD = 400
+
+
+def _key_bytes(key: Hashable) -> int:
+    parts = key if isinstance(key, tuple) else (key,)
+    return sum(len(part) for part in parts if isinstance(part, str | bytes))
 
 
 def _stored(body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> Response:
@@ -74,7 +110,7 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.reader = sqlite_reader(self.db)
-        self.responses = ResponseCache(self.reader)
+        self.responses = ResponseCache(self.reader, self.settings.response_cache_bytes)
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work off the event loop."""

@@ -138,4 +138,7 @@ async def on_client_disconnect(request: Request, error: Exception) -> Response:
 
 async def on_unexpected(request: Request, error: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return error_response(500, [error_object(500, "The server could not handle the request.")])
+    # Starlette re-raises the error once this is sent, and uvicorn then closes the
+    # connection: Connection: close tells the client so, instead of a reset it must guess.
+    return error_response(500, [error_object(500, "The server could not handle the request.")],
+                          {"Connection": "close"})

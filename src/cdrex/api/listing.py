@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import QueryParams
 
@@ -16,6 +16,14 @@ MAX_PAGE_SIZE = 100
 # The row offset a page number gives must fit a signed 64-bit integer: SQLite and PostgreSQL
 # both fail on a larger OFFSET, and no account has that many exports anyway.
 MAX_PAGE_NUMBER = (2**63 - 1) // MAX_PAGE_SIZE
+# What one list request may ask. Each is far past what a client needs, and keeps a request
+# from reaching a database limit (SQLite takes at most 1,999 ORDER BY terms) or from
+# filling the caches that remember queries.
+MAX_QUERY_BYTES = 8 * 1024  # the query string as sent
+MAX_SORT_KEYS = 10
+MAX_FILTER_VALUES = 100  # comma-separated values of one filter[...]
+# Query strings remembered parsed: those of clients that poll, not one-off long ones.
+MAX_REMEMBERED_QUERY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,12 @@ def _bad(code: str, title: str, detail: str, parameter: str) -> ApiError:
 
 
 def _parse_sort(raw: str, sortable: tuple[str, ...]) -> list[tuple[str, bool]]:
+    items = raw.split(",")
+    if len(items) > MAX_SORT_KEYS:
+        raise _bad("114", "Invalid sort criteria",
+                   f"sort takes at most {MAX_SORT_KEYS} keys, not {len(items)}.", "sort")
     sort = []
-    for item in raw.split(","):
+    for item in items:
         name = item.removeprefix("-")
         if name not in sortable:
             raise _bad("114", "Invalid sort criteria", f"{item} is not a valid sort criteria "
@@ -68,6 +80,29 @@ def _page_value(params: QueryParams, name: str, default: int, maximum: int | Non
     return value
 
 
+def _filter_values(raw: str, name: str) -> tuple[str, ...]:
+    # A comma-separated value matches any listed value (spec §10.4).
+    values = tuple(raw.split(","))
+    if len(values) > MAX_FILTER_VALUES:
+        raise _bad("107", "Invalid filter value",
+                   f"{name} takes at most {MAX_FILTER_VALUES} values, not {len(values)}.", name)
+    if "\x00" in raw:  # PostgreSQL text cannot hold it: refused on SQLite too
+        raise _bad("107", "Invalid filter value",
+                   f"{name} must not contain the NUL character (U+0000).", name)
+    return values
+
+
+def _check_length(query_string: bytes) -> None:
+    """Refuse a query string over MAX_QUERY_BYTES, naming its longest parameter."""
+    if len(query_string) <= MAX_QUERY_BYTES:
+        return
+    longest = max(query_string.split(b"&"), key=len)
+    name = next(iter(parse_qsl(longest.decode("latin-1"), keep_blank_values=True)), ("",))[0]
+    raise _bad("400", "Query string too long",
+               f"The query string is limited to {MAX_QUERY_BYTES} bytes; {name} is the longest "
+               "parameter.", name)
+
+
 def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
     fields_key = f"fields[{version.collection}]"
     filters: dict[str, tuple[str, ...]] = {}
@@ -76,8 +111,7 @@ def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
             key = name[7:-1]
             if key not in version.list_filters:
                 raise _bad("102", "Filter not allowed", f"{key} is not allowed.", name)
-            # A comma-separated value matches any listed value (spec §10.4).
-            filters[key] = tuple(params[name].split(","))
+            filters[key] = _filter_values(params[name], name)
         elif name not in ("sort", "page[number]", "page[size]", fields_key):
             raise _bad("105", "Param not allowed", f"{name} is not allowed.", name)
     fields = None
@@ -98,12 +132,23 @@ def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
     )
 
 
-@functools.lru_cache(maxsize=256)
 def cached_list_query(query_string: bytes, version_name: str) -> ListQuery:
-    """``parse_list_query`` of a raw query string, remembered: clients poll with the same few
-    query strings, and parsing cost a tenth of a cached list response. A bad query string
-    raises every time (lru_cache keeps results only); the ListQuery is shared, read-only."""
+    """``parse_list_query`` of a raw query string, remembered when short: clients poll with
+    the same few query strings, and parsing cost a tenth of a cached list response. A bad
+    query string raises every time (lru_cache keeps results only); the ListQuery is shared,
+    read-only."""
+    _check_length(query_string)
+    if len(query_string) > MAX_REMEMBERED_QUERY_BYTES:
+        return _parse(query_string, version_name)
+    return _remembered(query_string, version_name)
+
+
+def _parse(query_string: bytes, version_name: str) -> ListQuery:
     return parse_list_query(QueryParams(query_string), VERSIONS[version_name])
+
+
+_remembered = functools.lru_cache(maxsize=256)(_parse)
+
 
 def page_links(query: ListQuery, base: str, total: int) -> dict[str, str]:
     last = max(1, -(-total // query.page_size))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import unicodedata
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ def validate_callback_url(url: str) -> str | None:
         return f"must be at most {MAX_URL_LENGTH} characters"
     if any(ch.isspace() for ch in url):
         return "must not contain whitespace"
+    if any(unicodedata.category(ch) == "Cc" for ch in url):  # NUL, DEL, ...: no URL has them
+        return "must not contain control characters"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port

@@ -27,7 +27,7 @@ def _export_type(
         problems.append(Invalid(("export_type",), "can't be blank"))
         return None
     by_name = {kind.value: kind for kind in rules}
-    if value not in by_name:
+    if not isinstance(value, str) or value not in by_name:  # any JSON value may come
         problems.append(Invalid(("export_type",), f"must be one of {', '.join(by_name)}"))
         return None
     return by_name[value]
@@ -38,7 +38,8 @@ def _callback(
 ) -> tuple[str | None, CallbackMethod | None]:
     url, method = attributes.get("callback_url"), attributes.get("callback_method")
     by_spelling = {spelling: method for method, spelling in spellings.items()}
-    if method is not None and method not in by_spelling:
+    known = isinstance(method, str) and method in by_spelling  # any JSON value may come
+    if method is not None and not known:
         problems.append(Invalid(("callback_method",), f"must be {' or '.join(by_spelling)}"))
     if url is None:
         if method is not None:
@@ -48,7 +49,7 @@ def _callback(
     if error:
         problems.append(Invalid(("callback_url",), error))
     # Without a method, POST: what every version documents first.
-    return url, by_spelling.get(method, CallbackMethod.POST)
+    return url, by_spelling[method] if known else CallbackMethod.POST
 
 
 def reference_problem(value: object) -> Invalid | None:
@@ -58,6 +59,8 @@ def reference_problem(value: object) -> Invalid | None:
     if value is not None and len(value) > MAX_REFERENCE_LENGTH:
         return Invalid(("external_reference_id",),
                        f"is too long (maximum is {MAX_REFERENCE_LENGTH} characters)")
+    if value is not None and "\x00" in value:  # PostgreSQL text cannot hold it: refused on both
+        return Invalid(("external_reference_id",), "must not contain the NUL character (U+0000)")
     return None
 
 

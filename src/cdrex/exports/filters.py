@@ -117,7 +117,13 @@ def _timestamp(filters: dict, name: str, problems: list[Invalid]) -> datetime | 
     except ValueError:  # malformed, or no such date (2026-02-30)
         problems.append(Invalid(("filters", name), f"{name} not valid"))
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        problems.append(Invalid(("filters", name), f"{name} is out of range"))
+        return None
 
 
 def _range_period(
