@@ -58,7 +58,7 @@ def open_database(settings: Settings) -> Database:
     from cdrex.store.migrate import upgrade  # Alembic is slow to import; --help needs none
 
     try:
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, settings.write_wait_seconds)
         upgrade(db)
     except Exception as error:  # a bad URL, no server, no permission: say which and stop
         raise click.ClickException(
