@@ -105,7 +105,7 @@ def test_reads_answer_at_once_and_writes_get_503_while_the_lock_is_held(make_ser
 # --- imports -------------------------------------------------------------------------------
 
 LONGEST_HOLD = 1.0  # seconds an import may keep the write lock at once (the "about")
-IMPORT_ROWS = 300_000  # copied in one go, these took the lock for 2 s to 5 s
+IMPORT_ROWS = 300_000  # copied in one go, these held the lock 1.5 s (idle machine) to 5 s
 
 
 def calls_csv(service: Service, rows: int, last_line: str = "") -> str:
