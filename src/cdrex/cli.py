@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,8 +29,8 @@ from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store import callbacks as callback_store
 from cdrex.store.accounts import AccountError
-from cdrex.store.cdrs import insert_cdrs
-from cdrex.store.db import Database
+from cdrex.store.cdrs import ImportAbandoned, insert_cdrs
+from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 
 Bar = Any  # click's ProgressBar, which click does not export
 
@@ -58,7 +58,7 @@ def open_database(settings: Settings) -> Database:
     from cdrex.store.migrate import upgrade  # Alembic is slow to import; --help needs none
 
     try:
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, settings.write_wait_seconds)
         upgrade(db)
     except Exception as error:  # a bad URL, no server, no permission: say which and stop
         raise click.ClickException(
@@ -364,10 +364,13 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str
     with _progress("Importing", size) as bar:
         try:
             parsed = read_records(file, RECORD_FIELDS[kind])
-            imported = insert_cdrs(db, account.id, _tracked(parsed, bar, file, size), kind)
-        except BadCdrFile as error:
+            imported = insert_cdrs(db, account.id, _tracked(parsed, bar, file, size), kind,
+                                   _lease(settings))
+        except (BadCdrFile, ImportAbandoned, *UNAVAILABLE_ERRORS) as error:
             name = getattr(file, "name", "input")
-            raise click.ClickException(f"{name}: {error}; nothing was imported") from None
+            raise click.ClickException(
+                f"{name}: {_first_line(error)}; nothing was imported"
+            ) from None
     click.echo(f"imported {imported} CDRs into account {account.name}")
 
 
@@ -412,11 +415,16 @@ def cdrs_generate(
     end = until.replace(tzinfo=UTC) if until else datetime.now(UTC)
     generated = generate(rows, months, end, seed=seed)
     with _progress("Generating", rows) as bar:
-        inserted = insert_cdrs(db, account.id, _tracked(batches(generated), bar), kind)
+        inserted = insert_cdrs(db, account.id, _tracked(batches(generated), bar), kind,
+                               _lease(settings))
     click.echo(f"generated {inserted} CDRs for account {account.name}")
     if kind == "cdr_out":  # the ids a voice_out_trunk.id filter takes
         for trunk_id, name in outbound_trunks(seed):
             click.echo(f"  trunk {trunk_id}  {name}")
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.lease_seconds)
 
 
 def _file_size(file: BinaryIO) -> int | None:

@@ -21,9 +21,12 @@ class Settings:
     public_url: str | None = None  # scheme://host[:port] used in `url`; None: the request's own
     export_window_months: int = 2  # how many months before the current one may be exported
     retention_days: int = 30  # completed exports and their files are deleted after this
-    lease_seconds: int = 30  # a worker that stops renewing its lease loses the job after this
+    lease_seconds: int = 30  # a worker or import not renewing its lease loses it after this
     max_attempts: int = 3  # a job claimed this many times without finishing becomes Failed
     poll_seconds: float = 1.0  # idle workers look for new jobs at least this often
+    # SQLite: how long a write waits for the write lock, then gives up (the API answers 503
+    # with Retry-After, a worker tries again later).
+    write_wait_seconds: float = 5.0
     sweep_seconds: int = 3600  # how often expired exports are deleted
     # Export files: None keeps them under data_dir; "s3://bucket/prefix" puts them in
     # S3-compatible storage (credentials: the usual AWS_* variables boto3 reads).
@@ -60,6 +63,7 @@ class Settings:
             lease_seconds=_env_int("CDREX_LEASE_SECONDS", 30),
             max_attempts=_env_int("CDREX_MAX_ATTEMPTS", 3),
             poll_seconds=float(os.environ.get("CDREX_POLL_SECONDS") or 1.0),
+            write_wait_seconds=float(os.environ.get("CDREX_WRITE_WAIT_SECONDS") or 5.0),
             sweep_seconds=_env_int("CDREX_SWEEP_SECONDS", 3600),
             storage_url=os.environ.get("CDREX_STORAGE_URL") or None,
             s3_endpoint_url=os.environ.get("CDREX_S3_ENDPOINT_URL") or None,

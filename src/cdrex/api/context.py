@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,11 +17,15 @@ from cdrex.api.errors import ApiError
 from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store.accounts import Account, account_for_key
-from cdrex.store.db import Database
+from cdrex.store.db import Database, write_deadline
 from cdrex.store.reader import SqliteReader, sqlite_reader
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# Threads for writes, apart from the threadpool's 40: writes waiting for SQLite's write lock
+# never hold the threads downloads (and, on PostgreSQL, reads) need. SQLite takes one
+# write at a time anyway; more waiting would only queue longer.
+WRITE_THREADS = 16
 
 
 class ResponseCache:
@@ -107,14 +114,32 @@ class AppContext:
     reader: SqliteReader | None = field(init=False)  # None on PostgreSQL
     responses: ResponseCache = field(init=False)
     _bases: dict[tuple, str] = field(init=False, default_factory=dict)
+    _writers: CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.reader = sqlite_reader(self.db)
         self.responses = ResponseCache(self.reader, self.settings.response_cache_bytes)
+        self._writers = CapacityLimiter(WRITE_THREADS)
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking database work off the event loop."""
+        """Run blocking work (file storage) off the event loop."""
         return await run_in_threadpool(function, *args, **kwargs)
+
+    async def write(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store call that writes, on a write thread.
+
+        The request waits one write wait at most, for a thread and the write lock together:
+        a write still waiting then fails as the database being unavailable (503 with
+        Retry-After). Queued writes get threads in order and each has an earlier
+        deadline than the next, so none waits much past its own.
+        """
+        deadline = time.monotonic() + self.settings.write_wait_seconds
+
+        def call() -> T:
+            with write_deadline(deadline):
+                return function(*args, **kwargs)
+
+        return await anyio.to_thread.run_sync(call, limiter=self._writers)
 
     async def read(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store call that only reads: on SQLite right here, else like ``run``.
@@ -122,7 +147,7 @@ class AppContext:
         A SQLite read in WAL mode never waits for a writer and takes a fraction of a
         millisecond: less than the hop to a worker thread and back, and under load the
         threadpool's 40 threads spent more time contending for the GIL than reading.
-        Writes still go through ``run``: BEGIN IMMEDIATE may wait for the write lock.
+        Writes go through ``write``: BEGIN IMMEDIATE may wait for the write lock.
         On PostgreSQL every query is a network round trip, so reads use the threadpool.
         """
         if self.db.is_sqlite:

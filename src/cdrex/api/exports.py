@@ -145,7 +145,7 @@ async def _update(
     reference = attributes["external_reference_id"]
     if problem := reference_problem(reference):
         raise _unprocessable([problem])
-    return await context.run(
+    return await context.write(
         export_store.set_external_reference_id, context.db, account_id, export_id, reference
     )
 
@@ -178,7 +178,7 @@ async def create_export(request: Request, collection: str) -> Response:
         )
     except ValidationFailed as failed:
         raise _unprocessable(failed.problems) from None
-    await context.run(export_store.insert_export, context.db, export)
+    await context.write(export_store.insert_export, context.db, export)
     context.export_created()
     return JsonApiResponse(
         {"data": resource(export, version, base), "meta": meta(version)},

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from cdrex.cdrs.records import Field, Kind
 from cdrex.exports.formats import FileFormat
 from cdrex.exports.model import CdrSelection
+from cdrex.store.cdrs import hide_unpublished
 from cdrex.store.db import Database
 
 Write = Callable[[bytes], object]
@@ -196,10 +197,14 @@ def sqlite_csv(
 ) -> int:
     fields = fmt.column_fields()
     plain = _sqlite_plain(fields)
+    driver = conn.connection.driver_connection
+    # In this read transaction, as the rows: the imports it leaves out are those whose
+    # rows it would see (see cdrex.store.cdrs).
+    where = _where(selection, lambda n: ":" + n) + hide_unpublished(driver, table, account_id)
     sql = (
         f"SELECT id, CASE WHEN {plain} THEN {_sqlite_fast_line(fields)} END, "
         f"CASE WHEN {plain} THEN NULL ELSE {_sqlite_line(fields)} END "
-        f"FROM {table} WHERE {_where(selection, lambda n: ':' + n)} {ORDER}"
+        f"FROM {table} WHERE {where} {ORDER}"
     )
     params = _params(
         account_id, selection, lambda t: t.replace(tzinfo=None).isoformat(" ", "microseconds")

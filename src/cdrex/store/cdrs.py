@@ -2,21 +2,43 @@
 
 Bulk insert is the import's bottleneck, so it skips SQLAlchemy's per-row work and speaks
 to the driver: COPY on PostgreSQL, executemany of the record tuples on SQLite.
+
+Either way an import is all or nothing. On PostgreSQL it is one transaction, which no
+reader or other writer waits for. SQLite has one write lock per database file, which the
+API and the workers need too: there an import writes in short slices, each its own
+transaction, and publishes them all at once at the end (see _SqliteImport).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from cdrex.cdrs.records import RECORD_FIELDS
-from cdrex.store.db import Database
-from cdrex.store.schema import CDR_TABLES
+from cdrex.settings import Settings
+from cdrex.store.db import UNAVAILABLE_ERRORS, Database
+from cdrex.store.schema import CDR_TABLES, cdr_imports
 
 Batches = Iterable[list[tuple]]
+DEFAULT_LEASE = timedelta(seconds=Settings.lease_seconds)
+
+# SQLite: one slice holds the write lock for about SLICE_SECONDS (its size follows the rate
+# the slice before it saw), then the lock stays free for PAUSE_SECONDS at least. SQLite's
+# busy handler lets a writer that has waited a while try again only every 100 ms: with a
+# shorter pause the import could take the lock back every time before it looks.
+SLICE_SECONDS = 0.25
+PAUSE_SECONDS = 0.15
+FIRST_SLICE_ROWS = 10_000
+_CDR_TABLE_NAMES = frozenset(table.name for table in CDR_TABLES.values())
+
+
+class ImportAbandoned(RuntimeError):
+    """The import stopped renewing its lease for too long and is being discarded."""
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -33,10 +55,23 @@ def _sqlite_timestamp(value: datetime) -> str:
 sqlite3.register_adapter(datetime, _sqlite_timestamp)
 
 
-def insert_cdrs(db: Database, account_id: int, batches: Batches, kind: str = "cdr_in") -> int:
+def insert_cdrs(
+    db: Database,
+    account_id: int,
+    batches: Batches,
+    kind: str = "cdr_in",
+    lease: timedelta = DEFAULT_LEASE,
+) -> int:
     """Insert batches of parsed records of ``kind`` (``cdr_in``, ``cdr_out``; naive UTC
-    timestamps, as cdrex.cdrs.records makes them) atomically: all of them or none."""
-    return _INSERTERS[db.engine.dialect.name](db, _Target(kind), int(account_id), batches)
+    timestamps, as cdrex.cdrs.records makes them) atomically: all of them or none.
+
+    ``lease``: on SQLite, an import not heard from for this long is taken for dead, and
+    discarded (the import renews it every slice, a fraction of a second apart).
+    """
+    target = _Target(kind)
+    if db.is_sqlite:
+        return _sqlite_insert(db, target, int(account_id), batches, lease)
+    return _postgres_insert(db, target, int(account_id), batches)
 
 
 class _Target:
@@ -90,29 +125,23 @@ def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Bat
     return total
 
 
-def _sqlite_insert(db: Database, target: _Target, account_id: int, batches: Batches) -> int:
-    """Stage the rows in a TEMP table, then copy them in one short write transaction.
+def _sqlite_insert(
+    db: Database, target: _Target, account_id: int, batches: Batches, lease: timedelta
+) -> int:
+    """Stage the rows in a TEMP table, then copy them into the CDR table in slices.
 
-    SQLite has one write lock per database file, and the temp database has its own: a
-    long import parses and stages without holding the lock the API and the workers need,
-    and holds it only for the final INSERT ... SELECT, which runs at SQLite's own speed.
-    A bad row stops the import before anything reaches the CDR table.
+    The temp database has a lock of its own: parsing and staging a long file takes none
+    that the API and the workers need, and a bad row stops the import before anything
+    reaches the CDR table. The copy runs at SQLite's own speed, several times faster than
+    the staging, so the slices hold the write lock as little as can be.
     """
+    discard_abandoned_imports(db, datetime.now(UTC), lease)
     with db.engine.connect() as conn:
         raw = conn.connection.driver_connection  # autocommit: we issue BEGIN ourselves
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.record_columns})")
         try:
             total = _stage(raw, len(target.fields), batches)
-            raw.execute("BEGIN IMMEDIATE")
-            try:
-                raw.execute(  # ORDER BY rowid: file order is insertion order (export ties)
-                    f"INSERT INTO main.{target.table} ({target.columns}) SELECT {account_id}, "
-                    f"{target.record_columns} FROM temp.import_staging ORDER BY rowid"
-                )
-                raw.execute("COMMIT")
-            except BaseException:
-                raw.execute("ROLLBACK")
-                raise
+            _SqliteImport(raw, target, account_id).copy(total)  # type: ignore[arg-type]
         finally:
             raw.execute("DROP TABLE temp.import_staging")
     return total
@@ -131,14 +160,182 @@ def _stage(raw: sqlite3.Connection, width: int, batches: Batches) -> int:
     return total
 
 
-_INSERTERS: dict[str, Callable[[Database, _Target, int, Batches], int]] = {
-    "postgresql": _postgres_insert,
-    "sqlite": _sqlite_insert,
-}
+class _SqliteImport:
+    """The copy of staged rows into the CDR table, in slices that each hold the write
+    lock briefly (see SLICE_SECONDS).
+
+    All or nothing, a kill -9 included. The first slice registers the import in
+    cdr_imports, and every row carries that registration's id; exports and counts leave
+    out the rows of every import still registered. The last slice deletes the
+    registration, which publishes all the rows at once. An import that fails part way
+    (the database, Ctrl-C) deletes its rows in slices, then its registration. A killed
+    one stops renewing the lease each slice renews; once that has run out, the next import
+    or the workers' sweep discards it the same way. Its rows are invisible until then.
+    """
+
+    def __init__(self, raw: sqlite3.Connection, target: _Target, account_id: int) -> None:
+        self.raw = raw
+        self.target = target
+        self.account_id = account_id
+        self.slices = _Slices(raw)
+        self.import_id: int | None = None
+
+    def copy(self, total: int) -> None:
+        """Copy the ``total`` staged rows (rowids 1 to ``total``) and publish them."""
+        copied = 0
+        try:
+            while copied < total:
+                size = min(self.slices.size, total - copied)
+                with self.slices.transaction(size):
+                    self._register_or_renew()
+                    self.raw.execute(  # ORDER BY rowid: file order is insertion order
+                        f"INSERT INTO main.{self.target.table} ({self.target.columns}, "
+                        f"import_id) SELECT {self.account_id}, {self.target.record_columns}, "
+                        f"{self.import_id} FROM temp.import_staging "
+                        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                        (copied, copied + size),
+                    )
+                    if copied + size == total:
+                        self.raw.execute("DELETE FROM cdr_imports WHERE id = ?", (self.import_id,))
+                copied += size
+        except BaseException:
+            self._discard()
+            raise
+
+    def _register_or_renew(self) -> None:
+        if self.import_id is None:
+            # Under the write lock: the first row of this slice gets exactly that id.
+            self.import_id = self.raw.execute(
+                "INSERT INTO cdr_imports (account_id, cdr_table, status, renewed_at, "
+                "first_row_id) SELECT ?, ?, 'copying', ?, coalesce(max(id), 0) + 1 "
+                f"FROM {self.target.table}",
+                (self.account_id, self.target.table, datetime.now(UTC)),
+            ).lastrowid
+        elif (
+            self.raw.execute(
+                "UPDATE cdr_imports SET renewed_at = ? WHERE id = ? AND status = 'copying'",
+                (datetime.now(UTC), self.import_id),
+            ).rowcount
+            != 1
+        ):
+            raise ImportAbandoned(
+                f"the import stalled for longer than its lease (import "
+                f"{self.import_id}) and was discarded"
+            )
+
+    def _discard(self) -> None:
+        """Delete what this import wrote. Should the database fail that too, the rows stay
+        invisible until the lease runs out and a later cleanup deletes them."""
+        if self.import_id is not None:
+            with suppress(*UNAVAILABLE_ERRORS):
+                _discard(self.raw, self.import_id)
+
+
+class _Slices:
+    """Paces a run of write transactions on one connection (see SLICE_SECONDS)."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+        self.size = FIRST_SLICE_ROWS  # rows for the next slice
+        self._free_until = 0.0
+
+    @contextmanager
+    def transaction(self, rows: int) -> Iterator[None]:
+        """A write transaction for a slice of ``rows`` rows, after the pause."""
+        time.sleep(max(0.0, self._free_until - time.monotonic()))
+        with _immediate(self.raw):
+            locked = time.monotonic()
+            yield
+        held = time.monotonic() - locked
+        self._free_until = time.monotonic() + PAUSE_SECONDS
+        # The rate just seen sets the next size; halving or doubling at most, so that one
+        # slow commit (a checkpoint, a busy machine) does not shrink the slices to nothing.
+        wanted = rows * SLICE_SECONDS / max(held, 0.001)
+        self.size = max(1, int(min(max(wanted, self.size / 2), self.size * 2)))
+
+
+@contextmanager
+def _immediate(raw: sqlite3.Connection) -> Iterator[None]:
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+
+
+def _discard(raw: sqlite3.Connection, import_id: int, stale_before: datetime | None = None) -> bool:
+    """Delete an import's rows in slices, then its registration. With ``stale_before``,
+    only an import whose lease ran out before then: False when it did not (or is gone).
+
+    Marked "discarding" first, so that the import, should it be alive after all, writes
+    nothing more and cannot publish. Deleting twice at once is harmless.
+    """
+    with _immediate(raw):
+        claim = "UPDATE cdr_imports SET status = 'discarding', renewed_at = ? WHERE id = ?"
+        params: tuple = (datetime.now(UTC), import_id)
+        if stale_before is not None:
+            claim, params = claim + " AND renewed_at < ?", (*params, stale_before)
+        if raw.execute(claim, params).rowcount != 1:
+            return False
+        table, first = raw.execute(
+            "SELECT cdr_table, first_row_id FROM cdr_imports WHERE id = ?", (import_id,)
+        ).fetchone()
+        assert table in _CDR_TABLE_NAMES, table
+        (last,) = raw.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+    slices = _Slices(raw)
+    while first <= last:  # by id range: other imports' rows may lie in between
+        width = slices.size
+        with slices.transaction(width):
+            raw.execute(
+                f"DELETE FROM {table} WHERE id >= ? AND id < ? AND import_id = ?",
+                (first, first + width, import_id),
+            )
+        first += width
+    with _immediate(raw):
+        raw.execute("DELETE FROM cdr_imports WHERE id = ?", (import_id,))
+    return True
+
+
+def discard_abandoned_imports(db: Database, now: datetime, lease: timedelta) -> int:
+    """Discard the SQLite imports whose lease ran out before ``now`` (their process died or
+    stalled): their rows were never visible, and now they are gone. Returns how many."""
+    if not db.is_sqlite:
+        return 0
+    stale_before = now - lease
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        stale = [
+            row[0]
+            for row in raw.execute(  # type: ignore[union-attr]
+                "SELECT id FROM cdr_imports WHERE renewed_at < ?", (stale_before,)
+            )
+        ]
+        return sum(_discard(raw, import_id, stale_before) for import_id in stale)  # type: ignore[arg-type]
+
+
+def hide_unpublished(raw: sqlite3.Connection, table: str, account_id: int) -> str:
+    """The SQL condition (`` AND ...``, or nothing) that leaves out the account's rows of
+    imports into ``table`` not published yet. Read in the same transaction as the rows."""
+    hidden = [
+        str(row[0])
+        for row in raw.execute(
+            "SELECT id FROM cdr_imports WHERE account_id = ? AND cdr_table = ?", (account_id, table)
+        )
+    ]
+    if not hidden:
+        return ""
+    return f" AND (import_id IS NULL OR import_id NOT IN ({', '.join(hidden)}))"
 
 
 def count_cdrs(db: Database, account_id: int, kind: str = "cdr_in") -> int:
+    """The account's published CDRs of ``kind``."""
     table = CDR_TABLES[kind]
-    query = sa.select(sa.func.count()).where(table.c.account_id == account_id)
+    published = sa.or_(
+        table.c.import_id.is_(None), table.c.import_id.not_in(sa.select(cdr_imports.c.id))
+    )
+    query = sa.select(sa.func.count()).where(table.c.account_id == account_id, published)
     with db.read() as conn:
         return conn.execute(query).scalar_one()

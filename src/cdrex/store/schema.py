@@ -147,6 +147,9 @@ def _cdr_table(name: str, fields: tuple[Field, ...]) -> sa.Table:
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
         *_record_columns(fields),
+        # SQLite: the cdr_imports row of the import that wrote the row; while it exists,
+        # exports leave the row out (store/cdrs.py). None on PostgreSQL.
+        sa.Column("import_id", sa.Integer),
         # Exports read one account's calls of one period, newest first, ties by insertion.
         sa.Index(None, "account_id", "time_start", "id"),
     )
@@ -157,3 +160,17 @@ def _cdr_table(name: str, fields: tuple[Field, ...]) -> sa.Table:
 cdrs_in = _cdr_table("cdrs_in", INBOUND_FIELDS)
 cdrs_out = _cdr_table("cdrs_out", OUTBOUND_FIELDS)
 CDR_TABLES = {"cdr_in": cdrs_in, "cdr_out": cdrs_out}  # export type -> its CDRs
+
+# A SQLite import not yet published, being copied or discarded in slices (store/cdrs.py).
+cdr_imports = sa.Table(
+    "cdr_imports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("cdr_table", sa.String(16), nullable=False),  # cdrs_in | cdrs_out
+    sa.Column("status", sa.String(16), nullable=False),  # copying | discarding
+    sa.Column("renewed_at", UtcDateTime, nullable=False),  # the lease: each slice renews it
+    sa.Column("first_row_id", BigId, nullable=False),  # its rows have ids from here up
+    # Ids are never reused: published rows keep theirs, and must stay apart from the next.
+    sqlite_autoincrement=True,
+)

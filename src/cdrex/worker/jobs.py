@@ -7,9 +7,10 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from cdrex.exports.model import Export
 from cdrex.pipeline.build import BuildStopped, build_export_file
@@ -20,6 +21,7 @@ from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.worker.doorbell import Doorbell
 from cdrex.worker.failures import decide_failure
 
+T = TypeVar("T")
 log = logging.getLogger("cdrex.worker")
 
 
@@ -87,13 +89,13 @@ class ExportWorker:
             self._give_back(export, stop, decision.reason)
             stop.wait(decision.backoff_seconds)
             return False
-        finished = export_store.complete_export(
+        finished = self._retrying("complete", export, stop, lambda: export_store.complete_export(
             self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
-        )
+        ))
         if finished:
             log.info("worker %s: export %s completed, %d rows", self.name, export.id,
                      built.row_count)
-        else:
+        elif finished is not None:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
 
@@ -107,20 +109,26 @@ class ExportWorker:
 
     def _give_back(self, export: Export, stop: threading.Event, reason: str | None = None) -> None:
         """Release the export without counting the attempt (recording ``reason`` as its last
-        error, if given), retrying while the database is down. Once the lease has run out
-        there is no point: another worker may own it."""
+        error, if given)."""
+        self._retrying("give back", export, stop, lambda: export_store.release_export(
+            self.db, export.id, self.name, reason, count_attempt=False
+        ))
+
+    def _retrying(
+        self, what: str, export: Export, stop: threading.Event, write: Callable[[], T]
+    ) -> T | None:
+        """``write()``, tried again every second while the database is down or its write
+        lock busy (an import, another process). Once the lease has run out there is no
+        point: another worker may own the export. None when it never got through."""
         deadline = now() + self.lease
         while True:
             try:
-                export_store.release_export(
-                    self.db, export.id, self.name, reason, count_attempt=False
-                )
-                return
+                return write()
             except UNAVAILABLE_ERRORS as error:
                 if now() >= deadline or stop.is_set():
-                    log.warning("worker %s: could not give export %s back (%s); its lease "
-                                "will run out", self.name, export.id, _brief(error))
-                    return
+                    log.warning("worker %s: could not %s export %s (%s); its lease will run "
+                                "out", self.name, what, export.id, _brief(error))
+                    return None
             stop.wait(1.0)
 
     @contextmanager

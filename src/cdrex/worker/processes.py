@@ -44,7 +44,7 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
 def work(settings: Settings, stop: threading.Event | None = None) -> None:
     """One worker loop in this process, until SIGTERM/SIGINT (or ``stop``)."""
     stop = stop or stop_on_signals()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.write_wait_seconds)
     doorbell = doorbell_for(db)
     try:
         ExportWorker(db, open_file_store(settings), settings).run(stop, doorbell)
@@ -64,7 +64,7 @@ def run_workers(settings: Settings, concurrency: int) -> None:
     """Run ``concurrency`` worker loops, the sweeper and the callback senders until
     SIGTERM/SIGINT."""
     stop = stop_on_signals()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.write_wait_seconds)
     files = open_file_store(settings)
     sweeper = threading.Thread(
         target=run_sweeper, args=(db, files, settings, stop), name="sweeper", daemon=True

@@ -1,5 +1,6 @@
 """Housekeeping: finished exports and their files go one retention period after completion;
-CDR partitions are created ahead, dropped when expired and clustered when closed."""
+CDR partitions are created ahead, dropped when expired and clustered when closed; the rows
+of SQLite imports that died part way are deleted."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cdrex.exports.formats import file_format
 from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
+from cdrex.store.cdrs import discard_abandoned_imports
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.store.partitions import maintain_partitions
 
@@ -18,12 +20,16 @@ log = logging.getLogger("cdrex.sweep")
 
 
 def sweep(db: Database, files: FileStore, settings: Settings, now: datetime) -> int:
-    """Delete expired exports (row first, then file) and abandoned partial files."""
+    """Delete expired exports (row first, then file), abandoned partial files and the rows
+    of abandoned imports."""
+    lease = timedelta(seconds=settings.lease_seconds)
     expired = export_store.delete_finished_before(db, now - timedelta(days=settings.retention_days))
     for export in expired:
         files.delete(export.file_name + file_format(export.api_version, export.export_type).suffix)
-    files.delete_stale_partials((now - 10 * timedelta(seconds=settings.lease_seconds)).timestamp())
+    files.delete_stale_partials((now - 10 * lease).timestamp())
     maintain_partitions(db, now, settings)
+    if discarded := discard_abandoned_imports(db, now, lease):
+        log.info("sweep: deleted the rows of %d abandoned imports", discarded)
     return len(expired)
 
 
