@@ -19,7 +19,7 @@ import orjson
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from cdrex.api.errors import JSONAPI, error_object
+from cdrex.api.errors import JSONAPI, NO_CACHE, error_object
 
 MAX_TARGET_BYTES = 16 * 1024  # the request target as sent: path and query string
 MAX_FIELD_BYTES = 16 * 1024  # all header fields as sent: "name: value" lines
@@ -42,6 +42,8 @@ def refusal(status: HTTPStatus) -> tuple[list[tuple[bytes, bytes]], bytes]:
     headers = [
         (b"content-type", JSONAPI.encode()),
         (b"content-length", str(len(body)).encode()),
+        (b"vary", b"Accept"),  # DIDWW's headers on every error document
+        (b"cache-control", NO_CACHE.encode()),
         (b"connection", b"close"),  # the rest of the request is not read
     ]
     return headers, body
