@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 from http import HTTPStatus
 
-import orjson
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from cdrex.api.errors import JSONAPI, NO_CACHE, error_object
+from cdrex.api.errors import JsonApiResponse, error_object
 
 MAX_TARGET_BYTES = 16 * 1024  # the request target as sent: path and query string
 MAX_FIELD_BYTES = 16 * 1024  # all header fields as sent: "name: value" lines
@@ -36,17 +35,12 @@ DETAILS = {
 
 
 def refusal(status: HTTPStatus) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and body of the answer to a head over a limit."""
+    """The headers and body of the answer to a head over a limit: the application's own
+    error document, headers and all."""
     error = error_object(int(status), DETAILS[status], title=status.phrase)
-    body = orjson.dumps({"errors": [error]})
-    headers = [
-        (b"content-type", JSONAPI.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"vary", b"Accept"),  # DIDWW's headers on every error document
-        (b"cache-control", NO_CACHE.encode()),
-        (b"connection", b"close"),  # the rest of the request is not read
-    ]
-    return headers, body
+    # Connection: close because the rest of the request is not read.
+    response = JsonApiResponse({"errors": [error]}, int(status), {"Connection": "close"})
+    return response.raw_headers, bytes(response.body)
 
 
 def refusing_app(status: HTTPStatus) -> ASGI3Application:
