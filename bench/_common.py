@@ -22,7 +22,9 @@ def cdrex(data_dir: Path, *args: str) -> str:
     """Run the operator's CLI, as an operator would; return its standard output."""
     done = subprocess.run(
         [PYTHON, "-m", "cdrex", "--data-dir", str(data_dir), *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return done.stdout
 
@@ -44,7 +46,8 @@ def run_measured(command: Sequence[str]) -> Measured:
         started = time.perf_counter()
         done = subprocess.run(
             [TIME, "-f", "%M", "-o", rss.name, *command],
-            stdin=subprocess.DEVNULL, capture_output=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
         )
         seconds = time.perf_counter() - started
         if done.returncode != 0:

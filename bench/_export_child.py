@@ -32,14 +32,18 @@ def main(data_dir: Path, account_id: int, export_id: str) -> None:
     built = build_export_file(db, files, export)
     seconds = time.perf_counter() - started
     fmt = file_format(export.api_version, export.export_type.value)
-    print(json.dumps({
-        "build_seconds": seconds,
-        "rss_before_build_mb": rss_before,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "row_count": built.row_count,
-        "byte_size": built.byte_size,
-        "file": str(files.path(export.file_name + fmt.suffix)),
-    }))
+    print(
+        json.dumps(
+            {
+                "build_seconds": seconds,
+                "rss_before_build_mb": rss_before,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "row_count": built.row_count,
+                "byte_size": built.byte_size,
+                "file": str(files.path(export.file_name + fmt.suffix)),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,12 @@ def bound(kind: str, spec: Spec) -> Spec:
         return spec
     from _pg_data import bound_copy_statement
 
-    return replace(spec, copy_sql=bound_copy_statement(
-        spec.url, spec.table, spec.format, spec.account_id, spec.selection))
+    return replace(
+        spec,
+        copy_sql=bound_copy_statement(
+            spec.url, spec.table, spec.format, spec.account_id, spec.selection
+        ),
+    )
 
 
 def run(kind: str, spec: Spec) -> tuple[Measured, dict]:
@@ -87,8 +91,7 @@ def run(kind: str, spec: Spec) -> tuple[Measured, dict]:
 
 def run_mixed(cases: list[tuple[str, Spec]], rounds: int) -> tuple[Measured, list[dict]]:
     """The parent's side: several kinds in one child, round-robin (``measure_mixed``)."""
-    plan = {"cases": [(kind, asdict(bound(kind, spec))) for kind, spec in cases],
-            "rounds": rounds}
+    plan = {"cases": [(kind, asdict(bound(kind, spec))) for kind, spec in cases], "rounds": rounds}
     measured = run_measured([PYTHON, __file__, "mixed", json.dumps(plan)])
     return measured, json.loads(measured.stdout)
 
@@ -100,7 +103,7 @@ def max_rss_mb() -> float:
 def csv_sha256(path: Path) -> str:
     """SHA-256 of a file's CSV, decompressed when it is gzip (any number of members)."""
     digest = hashlib.sha256()
-    with (gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")) as file:
+    with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as file:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -150,9 +153,14 @@ class CdrexJob:
     def once(self) -> float:
         if self.path is not None:
             self.path.unlink()
-        export = Export(account_id=self.spec.account_id, api_version=self.version,
-                        export_type=ExportType.CDR_IN, filters={},
-                        selection=self.spec.selection, created_at=datetime.now(UTC))
+        export = Export(
+            account_id=self.spec.account_id,
+            api_version=self.version,
+            export_type=ExportType.CDR_IN,
+            filters={},
+            selection=self.spec.selection,
+            created_at=datetime.now(UTC),
+        )
         started = time.perf_counter()
         self.built = self.build.build_export_file(self.db, self.files, export, **self.options)
         seconds = time.perf_counter() - started
@@ -160,8 +168,12 @@ class CdrexJob:
         return seconds
 
     def report(self) -> dict:
-        report = {"rows": self.built.row_count, "file_bytes": self.built.byte_size,
-                  "gzipped": is_gzip(self.path), **self.options}
+        report = {
+            "rows": self.built.row_count,
+            "file_bytes": self.built.byte_size,
+            "gzipped": is_gzip(self.path),
+            **self.options,
+        }
         if self.spec.keep:
             report["sha256"] = csv_sha256(self.path)
         self.path.unlink()
@@ -234,8 +246,12 @@ def measure_one(kind: str, spec: Spec) -> dict:
     job = JOBS[kind](spec)
     rss_before = max_rss_mb()
     seconds = [job.once() for _ in range(spec.repeat)]
-    return {"seconds": seconds, "rss_before_mb": rss_before, "max_rss_mb": max_rss_mb(),
-            **job.report()}
+    return {
+        "seconds": seconds,
+        "rss_before_mb": rss_before,
+        "max_rss_mb": max_rss_mb(),
+        **job.report(),
+    }
 
 
 def measure_mixed(cases: list[tuple[str, Spec]], rounds: int) -> list[dict]:
@@ -247,8 +263,10 @@ def measure_mixed(cases: list[tuple[str, Spec]], rounds: int) -> list[dict]:
     for number in range(rounds):
         for index in [(number + offset) % len(jobs) for offset in range(len(jobs))]:
             seconds[index].append(jobs[index].once())
-    return [{"seconds": times, "max_rss_mb": max_rss_mb(), **job.report()}
-            for job, times in zip(jobs, seconds, strict=True)]
+    return [
+        {"seconds": times, "max_rss_mb": max_rss_mb(), **job.report()}
+        for job, times in zip(jobs, seconds, strict=True)
+    ]
 
 
 if __name__ == "__main__":

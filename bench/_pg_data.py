@@ -91,8 +91,10 @@ def _admin() -> Iterator[psycopg.Connection]:
 
 def database_exists(name: str) -> bool:
     with _admin() as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() \
+        return (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             is not None
+        )
 
 
 def drop_database(name: str) -> None:
@@ -181,19 +183,23 @@ def _record(database: str, info: dict[str, str]) -> None:
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
         conn.execute("CREATE TABLE IF NOT EXISTS bench.info (key text PRIMARY KEY, value text)")
         for key, value in info.items():
-            conn.execute("INSERT INTO bench.info VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
-                         "SET value = excluded.value", (key, value))
+            conn.execute(
+                "INSERT INTO bench.info VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value",
+                (key, value),
+            )
 
 
 def _source(log: Callable[[str], None]) -> DataSet:
     if SOURCE.exists() and SOURCE_INFO.exists():
         info = json.loads(SOURCE_INFO.read_text())
-        return DataSet(datetime.fromisoformat(info["generated_at"]), info["rows"],
-                       info["accounts"])
+        return DataSet(datetime.fromisoformat(info["generated_at"]), info["rows"], info["accounts"])
     DATA.mkdir(parents=True, exist_ok=True)
     data = DataSet(datetime.now(UTC), ROWS, ACCOUNTS)
-    log(f"generating {data.rows:,} CDRs of {data.accounts} accounts into {HEAP} "
-        "(about 5 minutes, once)...")
+    log(
+        f"generating {data.rows:,} CDRs of {data.accounts} accounts into {HEAP} "
+        "(about 5 minutes, once)..."
+    )
     started = time.perf_counter()
     create_database(HEAP)
     db = migrated(HEAP)
@@ -207,13 +213,20 @@ def _source(log: Callable[[str], None]) -> DataSet:
     partial = SOURCE.with_suffix(".partial")
     with connect(HEAP) as conn, igzip.open(partial, "wb", compresslevel=1) as out:
         cursor = conn.cursor()
-        select = (f"SELECT {', '.join(COLUMNS)} FROM cdrs_in ORDER BY time_start, account_id, id")
+        select = f"SELECT {', '.join(COLUMNS)} FROM cdrs_in ORDER BY time_start, account_id, id"
         with cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT binary)") as copy:
             for chunk in copy:
                 out.write(chunk)
     partial.rename(SOURCE)
-    SOURCE_INFO.write_text(json.dumps({"generated_at": data.generated_at.isoformat(),
-                                       "rows": data.rows, "accounts": data.accounts}))
+    SOURCE_INFO.write_text(
+        json.dumps(
+            {
+                "generated_at": data.generated_at.isoformat(),
+                "rows": data.rows,
+                "accounts": data.accounts,
+            }
+        )
+    )
     drop_database(HEAP)  # reloaded from the file, in time order, by _heap
     return data
 
@@ -234,15 +247,16 @@ def _heap(data: DataSet, head: str, log: Callable[[str], None]) -> None:
     db.dispose()
     with connect(HEAP) as conn, igzip.open(SOURCE, "rb") as source:
         cursor = conn.cursor()
-        with cursor.copy(f"COPY cdrs_in ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)") \
-                as copy:
+        with cursor.copy(f"COPY cdrs_in ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
         conn.execute("VACUUM ANALYZE cdrs_in")
         fields = ", ".join(field.name for field in INBOUND_FIELDS)
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-        conn.execute(f"CREATE VIEW {ALL_ACCOUNTS} AS SELECT id, {ALL_ACCOUNTS_ID} AS account_id,"
-                     f" {fields} FROM cdrs_in")
+        conn.execute(
+            f"CREATE VIEW {ALL_ACCOUNTS} AS SELECT id, {ALL_ACCOUNTS_ID} AS account_id,"
+            f" {fields} FROM cdrs_in"
+        )
     _record(HEAP, wanted)
     log(f"  loaded in {time.perf_counter() - started:.0f} s")
 
@@ -275,8 +289,11 @@ def cluster_method() -> str:
 
 def _clustered(data: DataSet, head: str, log: Callable[[str], None]) -> None:
     method = cluster_method()
-    wanted = {"source": data.signature(), "schema": head,
-              "layout": f"closed months clustered: {method}"}
+    wanted = {
+        "source": data.signature(),
+        "schema": head,
+        "layout": f"closed months clustered: {method}",
+    }
     if _info(CLUSTERED).items() >= wanted.items():
         log(f"reusing {CLUSTERED} ({method})")
         return
@@ -324,7 +341,8 @@ def _one_account(data: DataSet, log: Callable[[str], None]) -> None:
             "count(*) OVER () AS total FROM cdrs_in WHERE time_start >= %(start)s "
             "AND time_start < %(end)s) month "
             "WHERE n * %(rows)s / total > (n - 1) * %(rows)s / total ORDER BY time_start, id",
-            {"start": month.start, "end": month.end, "rows": ONE_ACCOUNT_ROWS})
+            {"start": month.start, "end": month.end, "rows": ONE_ACCOUNT_ROWS},
+        )
         conn.execute(f"CREATE INDEX ON {ONE_ACCOUNT} (account_id, time_start, id)")
         conn.execute(f"VACUUM ANALYZE {ONE_ACCOUNT}")
     _record(CLUSTERED, {"one account": wanted})
@@ -334,7 +352,8 @@ def export_index(conn: psycopg.Connection) -> str:
     """The name of cdrs_in's (account_id, time_start, id) index."""
     (name,) = conn.execute(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'cdrs_in' "
-        "AND indexdef LIKE '%(account_id, time_start, id)%'").fetchone()
+        "AND indexdef LIKE '%(account_id, time_start, id)%'"
+    ).fetchone()
     return name
 
 
@@ -349,8 +368,8 @@ def count_rows(database: str, table: str, account: int, selection: CdrSelection)
         return conn.execute(
             f"SELECT count(*) FROM {table} WHERE account_id = %s AND time_start >= %s "
             "AND time_start < %s AND (%s::text IS NULL OR did_number = %s)",
-            (account, selection.start, selection.end, selection.did_number,
-             selection.did_number)).fetchone()[0]
+            (account, selection.start, selection.end, selection.did_number, selection.did_number),
+        ).fetchone()[0]
 
 
 def newest_rows(database: str, end: datetime, rows: int) -> CdrSelection:
@@ -359,7 +378,9 @@ def newest_rows(database: str, end: datetime, rows: int) -> CdrSelection:
     with connect(database) as conn:
         (start,) = conn.execute(
             "SELECT time_start FROM cdrs_in WHERE time_start < %s "
-            "ORDER BY time_start DESC OFFSET %s LIMIT 1", (end, rows - 1)).fetchone()
+            "ORDER BY time_start DESC OFFSET %s LIMIT 1",
+            (end, rows - 1),
+        ).fetchone()
     return CdrSelection(start.astimezone(UTC), end)
 
 
@@ -380,7 +401,7 @@ def copy_statement(
 def pages_touched(database_url: str, copy_sql: str) -> int:
     """How many 8 kB pages (table and index, shared-buffer hits and reads) the COPY's query
     touches: what the layout changes, whatever the load on the machine."""
-    select = copy_sql[copy_sql.index("(") + 1:copy_sql.rindex(") TO STDOUT")]
+    select = copy_sql[copy_sql.index("(") + 1 : copy_sql.rindex(") TO STDOUT")]
     with psycopg.connect(database_url, options="-c timezone=UTC") as conn:
         (plan,) = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {select}").fetchone()
     top = plan[0]["Plan"]

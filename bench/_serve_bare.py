@@ -15,5 +15,10 @@ from cdrex.cli import _uvicorn_logging  # serve's own: stays in step if serve ch
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    uvicorn.run(bare_app(), host="127.0.0.1", port=int(sys.argv[1]),
-                log_config=_uvicorn_logging(), proxy_headers=False)
+    uvicorn.run(
+        bare_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_config=_uvicorn_logging(),
+        proxy_headers=False,
+    )

@@ -77,34 +77,53 @@ class Result:
 Results = dict[str, list[Result]]
 
 
-def spec_for(database: str, table: str, account: int, selection: CdrSelection,
-             **options: object) -> Spec:
-    return Spec(url=_pg_data.url(database), table=table, account_id=account,
-                start=selection.start.isoformat(), end=selection.end.isoformat(),
-                out_dir=str(OUT), **options)
+def spec_for(
+    database: str, table: str, account: int, selection: CdrSelection, **options: object
+) -> Spec:
+    return Spec(
+        url=_pg_data.url(database),
+        table=table,
+        account_id=account,
+        start=selection.start.isoformat(),
+        end=selection.end.isoformat(),
+        out_dir=str(OUT),
+        **options,
+    )
 
 
-def cases_for(prefix: str, spec: Spec, gzip_level: int, yeti: bool = False,
-              slices: int = 0) -> list[Case]:
+def cases_for(
+    prefix: str, spec: Spec, gzip_level: int, yeti: bool = False, slices: int = 0
+) -> list[Case]:
     bound = _pg_child.bound("raw", spec)  # the COPY statement, bound once
-    cases = [Case(f"{prefix}raw", "raw", bound),
-             Case(f"{prefix}cdrex .csv", "cdrex", spec),
-             Case(f"{prefix}cdrex .csv.gz", "cdrex",
-                  replace(spec, suffix=".csv.gz", gzip_level=gzip_level))]
+    cases = [
+        Case(f"{prefix}raw", "raw", bound),
+        Case(f"{prefix}cdrex .csv", "cdrex", spec),
+        Case(
+            f"{prefix}cdrex .csv.gz",
+            "cdrex",
+            replace(spec, suffix=".csv.gz", gzip_level=gzip_level),
+        ),
+    ]
     if yeti:
         cases.append(Case(f"{prefix}yeti", "yeti", bound))
     if slices:
-        cases += [Case(f"{prefix}cdrex .csv, {slices} slices", "cdrex",
-                       replace(spec, slices=slices)),
-                  Case(f"{prefix}cdrex .csv.gz, {slices} slices", "cdrex",
-                       replace(spec, suffix=".csv.gz", gzip_level=gzip_level, slices=slices))]
+        cases += [
+            Case(f"{prefix}cdrex .csv, {slices} slices", "cdrex", replace(spec, slices=slices)),
+            Case(
+                f"{prefix}cdrex .csv.gz, {slices} slices",
+                "cdrex",
+                replace(spec, suffix=".csv.gz", gzip_level=gzip_level, slices=slices),
+            ),
+        ]
     return cases
 
 
 def check(cases: list[Case]) -> bool:
     """One untimed run of each (warms the caches); every CSV must be the raw COPY's."""
-    reports = {case.label: _pg_child.run(case.kind, replace(case.spec, keep=True, repeat=1))[1]
-               for case in cases}
+    reports = {
+        case.label: _pg_child.run(case.kind, replace(case.spec, keep=True, repeat=1))[1]
+        for case in cases
+    }
     raw = reports[cases[0].label]
     ok = True
     for label, report in reports.items():
@@ -113,8 +132,10 @@ def check(cases: list[Case]) -> bool:
         note = "" if gzipped is None else (" (gzip)" if gzipped else " (NOT gzipped)")
         if ".csv.gz" in label and gzipped is False:
             same = False  # the pipeline has no gzip stage: nothing to judge
-        print(f"  check {label:28} {report['rows']:>9,} rows  "
-              f"{'same CSV as raw' if same else 'DIFFERENT'}{note}")
+        print(
+            f"  check {label:28} {report['rows']:>9,} rows  "
+            f"{'same CSV as raw' if same else 'DIFFERENT'}{note}"
+        )
         ok &= same
     return ok
 
@@ -137,14 +158,19 @@ def measure_rounds(cases: list[Case], runs: int, rounds: int) -> Results:
     round, so that each ratio pairs two times taken moments apart."""
     results: Results = {case.label: [] for case in cases}
     for number in range(1, runs + 1):
-        measured, reports = _pg_child.run_mixed([(case.kind, case.spec) for case in cases],
-                                                rounds)
+        measured, reports = _pg_child.run_mixed([(case.kind, case.spec) for case in cases], rounds)
         for case, report in zip(cases, reports, strict=True):
-            results[case.label] += [Result(seconds, measured.max_rss_mb, report)
-                                    for seconds in report["seconds"]]
-        print(f"  run {number}: " + ", ".join(
-            f"{case.label} {median(report['seconds']) * 1000:.0f} ms"
-            for case, report in zip(cases, reports, strict=True)), flush=True)
+            results[case.label] += [
+                Result(seconds, measured.max_rss_mb, report) for seconds in report["seconds"]
+            ]
+        print(
+            f"  run {number}: "
+            + ", ".join(
+                f"{case.label} {median(report['seconds']) * 1000:.0f} ms"
+                for case, report in zip(cases, reports, strict=True)
+            ),
+            flush=True,
+        )
     return results
 
 
@@ -178,8 +204,10 @@ def _time(seconds: float) -> str:
 def judge(results: Results, label: str, base: str, target: float, what: str) -> bool:
     value, pairs = ratio(results, label, base)
     ok = value <= target
-    print(f"  {what}: {label} / {base} = {value:.2f}x ({spread(pairs)}), target <= {target}x: "
-          f"{verdict(ok)}")
+    print(
+        f"  {what}: {label} / {base} = {value:.2f}x ({spread(pairs)}), target <= {target}x: "
+        f"{verdict(ok)}"
+    )
     return ok
 
 
@@ -191,28 +219,36 @@ def account_month(args: argparse.Namespace, data: _pg_data.DataSet) -> bool:
     month = data.closed_month
     account = _pg_data.account_id(_pg_data.HEAP, ACCOUNT)
     rows = _pg_data.count_rows(_pg_data.HEAP, "cdrs_in", account, month)
-    print(f"\n(a)+(c) one account-month: {ACCOUNT}, {month.start:%Y-%m}, {rows:,} rows; "
-          f"{args.runs} processes, each doing every kind {args.rounds} times round-robin")
+    print(
+        f"\n(a)+(c) one account-month: {ACCOUNT}, {month.start:%Y-%m}, {rows:,} rows; "
+        f"{args.runs} processes, each doing every kind {args.rounds} times round-robin"
+    )
     cases = []
     for layout, database in (("heap", _pg_data.HEAP), ("clustered", _pg_data.CLUSTERED)):
         spec = spec_for(database, "cdrs_in", account, month)
         cases += cases_for(f"{layout} ", spec, args.gzip_level)
     ok = check(cases)
     results = measure_rounds(cases, args.runs, args.rounds)
-    table("(a)+(c) one account-month: median time per export (peak RSS: the whole process "
-          "running all six)", results, "clustered raw")
+    table(
+        "(a)+(c) one account-month: median time per export (peak RSS: the whole process "
+        "running all six)",
+        results,
+        "clustered raw",
+    )
     for layout in ("clustered", "heap"):
         ok &= judge(results, f"{layout} cdrex .csv", f"{layout} raw", CSV_TARGET, "(a) .csv")
         if gz_landed(results, f"{layout} cdrex .csv.gz"):
-            ok &= judge(results, f"{layout} cdrex .csv.gz", f"{layout} raw", GZ_TARGET,
-                        "(a) .csv.gz")
+            ok &= judge(
+                results, f"{layout} cdrex .csv.gz", f"{layout} raw", GZ_TARGET, "(a) .csv.gz"
+            )
         else:
             print("  (a) .csv.gz: the pipeline does not gzip yet: not judged")
             ok = False
     for kind in ("raw", "cdrex .csv"):
         value, pairs = ratio(results, f"heap {kind}", f"clustered {kind}")
-        print(f"  (c) layout, {kind}: time-ordered heap / clustered = {value:.2f}x "
-              f"({spread(pairs)})")
+        print(
+            f"  (c) layout, {kind}: time-ordered heap / clustered = {value:.2f}x ({spread(pairs)})"
+        )
     for case in cases:
         if case.kind == "raw":
             pages = _pg_data.pages_touched(case.spec.url, case.spec.copy_sql)
@@ -224,8 +260,10 @@ def account_month(args: argparse.Namespace, data: _pg_data.DataSet) -> bool:
 def big_export(args: argparse.Namespace, data: _pg_data.DataSet) -> bool:
     month = data.closed_month
     spec = spec_for(_pg_data.CLUSTERED, _pg_data.ONE_ACCOUNT, _pg_data.ONE_ACCOUNT_ID, month)
-    print(f"\n(a)+(b)+(d) {BIG_ROWS:,}-row export: {_pg_data.ONE_ACCOUNT}, one account's "
-          f"{month.start:%Y-%m}, stored as a clustered month")
+    print(
+        f"\n(a)+(b)+(d) {BIG_ROWS:,}-row export: {_pg_data.ONE_ACCOUNT}, one account's "
+        f"{month.start:%Y-%m}, stored as a clustered month"
+    )
     slices = args.slices if PIPELINE_SLICES else 0
     if args.slices and not slices:
         print("  (b): build_export_file has no slices yet: not measured")
@@ -254,30 +292,40 @@ def yeti_verdict(results: Results, cdrex: str = "cdrex .csv.gz") -> bool:
     peak = yeti.max_rss_mb / ours.max_rss_mb
     added = [run.max_rss_mb - run.report["rss_before_mb"] for run in (yeti, ours)]
     time_ok, rss_ok = times >= YETI_TIME_TARGET, peak >= YETI_RSS_TARGET
-    print(f"  (d) yeti / {cdrex}: time {times:.2f}x, target >= {YETI_TIME_TARGET}x: "
-          f"{verdict(time_ok)}")
-    print(f"  (d) peak RSS {yeti.max_rss_mb:.0f} MB / {ours.max_rss_mb:.0f} MB = {peak:.1f}x, "
-          f"target >= {YETI_RSS_TARGET}x: {verdict(rss_ok)}; added by the export "
-          f"{added[0]:.0f} MB / {added[1]:.1f} MB = {added[0] / max(added[1], 0.1):.0f}x")
+    print(
+        f"  (d) yeti / {cdrex}: time {times:.2f}x, target >= {YETI_TIME_TARGET}x: "
+        f"{verdict(time_ok)}"
+    )
+    print(
+        f"  (d) peak RSS {yeti.max_rss_mb:.0f} MB / {ours.max_rss_mb:.0f} MB = {peak:.1f}x, "
+        f"target >= {YETI_RSS_TARGET}x: {verdict(rss_ok)}; added by the export "
+        f"{added[0]:.0f} MB / {added[1]:.1f} MB = {added[0] / max(added[1], 0.1):.0f}x"
+    )
     return time_ok and rss_ok
 
 
 def everything(args: argparse.Namespace, data: _pg_data.DataSet) -> bool:
     selection = data.everything
-    spec = spec_for(_pg_data.CLUSTERED, _pg_data.ALL_ACCOUNTS, _pg_data.ALL_ACCOUNTS_ID,
-                    selection)
-    print(f"\n(e) every row: all accounts, {selection.start:%Y-%m-%d} to {selection.end:%Y-%m-%d}"
-          ", clustered layout, once each (no check run)")
-    cases = [case for case in cases_for("", spec, args.gzip_level, yeti=True)
-             if case.label != "cdrex .csv"]
+    spec = spec_for(_pg_data.CLUSTERED, _pg_data.ALL_ACCOUNTS, _pg_data.ALL_ACCOUNTS_ID, selection)
+    print(
+        f"\n(e) every row: all accounts, {selection.start:%Y-%m-%d} to {selection.end:%Y-%m-%d}"
+        ", clustered layout, once each (no check run)"
+    )
+    cases = [
+        case
+        for case in cases_for("", spec, args.gzip_level, yeti=True)
+        if case.label != "cdrex .csv"
+    ]
     results = measure(cases, 1)
     table(f"(e) {results['raw'][0].report['rows']:,} rows", results, "raw")
     gz = results["cdrex .csv.gz"][0]
     rss_ok = gz.max_rss_mb < RSS_TARGET_MB and gz.report["rows"] == data.rows
-    print(f"  (e) cdrex .csv.gz (gzipped: {gz.report['gzipped']}): {gz.report['rows']:,} rows, "
-          f"{gz.report['file_bytes'] / 1e6:.0f} MB file, peak RSS {gz.max_rss_mb:.1f} MB "
-          f"({gz.report['rss_before_mb']:.1f} MB before the build), target < {RSS_TARGET_MB} MB:"
-          f" {verdict(rss_ok)}")
+    print(
+        f"  (e) cdrex .csv.gz (gzipped: {gz.report['gzipped']}): {gz.report['rows']:,} rows, "
+        f"{gz.report['file_bytes'] / 1e6:.0f} MB file, peak RSS {gz.max_rss_mb:.1f} MB "
+        f"({gz.report['rss_before_mb']:.1f} MB before the build), target < {RSS_TARGET_MB} MB:"
+        f" {verdict(rss_ok)}"
+    )
     if gz.report["gzipped"]:
         yeti_verdict(results)  # informative at this size: (d) is judged on 1,000,000 rows
     return rss_ok
@@ -286,14 +334,19 @@ def everything(args: argparse.Namespace, data: _pg_data.DataSet) -> bool:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="account-month processes")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="account-month rounds of every kind per process")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="account-month rounds of every kind per process"
+    )
     parser.add_argument("--big-runs", type=int, default=3, help="1,000,000-row runs (median)")
     parser.add_argument("--slices", type=int, default=2, help="(b) slices; 0 leaves (b) out")
     parser.add_argument("--skip-big", action="store_true", help="leave the 1,000,000 rows out")
     parser.add_argument("--skip-5m", action="store_true", help="leave (e) out")
-    parser.add_argument("--gzip-level", type=int, default=Settings.from_env().gzip_level,
-                        help="the pipeline's gzip level [CDREX_GZIP_LEVEL, default %(default)s]")
+    parser.add_argument(
+        "--gzip-level",
+        type=int,
+        default=Settings.from_env().gzip_level,
+        help="the pipeline's gzip level [CDREX_GZIP_LEVEL, default %(default)s]",
+    )
     return parser.parse_args()
 
 

@@ -65,8 +65,10 @@ def rows_this_month(name: str) -> int:
     if not database_file().exists():
         return 0
     now = datetime.now(UTC)
-    start, end = (_sqlite_time(t) for t in (month_start(now.year, now.month),
-                                            next_month_start(now.year, now.month)))
+    start, end = (
+        _sqlite_time(t)
+        for t in (month_start(now.year, now.month), next_month_start(now.year, now.month))
+    )
     with sqlite3.connect(f"file:{database_file()}?mode=ro", uri=True) as conn:
         try:
             (count,) = conn.execute(
@@ -93,8 +95,19 @@ def prepare_data(rows: int, other_rows: int) -> None:
         path.unlink(missing_ok=True)
     for name, count, seed in ((ACCOUNT, rows, 1), (OTHER, other_rows, 2)):
         cdrex(DATA, "accounts", "create", name)
-        cdrex(DATA, "cdrs", "generate", "--account", name, "--rows", str(count),
-              "--months", "1", "--seed", str(seed))
+        cdrex(
+            DATA,
+            "cdrs",
+            "generate",
+            "--account",
+            name,
+            "--rows",
+            str(count),
+            "--months",
+            "1",
+            "--seed",
+            str(seed),
+        )
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -106,7 +119,9 @@ def this_month(settings: Settings) -> tuple[dict[str, str], CdrSelection]:
     """The filters of an export of the current month, and the CDRs they select."""
     now = datetime.now(UTC)
     return parse_filters(
-        MONTH_IN, {"year": str(now.year), "month": str(now.month)}, now,
+        MONTH_IN,
+        {"year": str(now.year), "month": str(now.month)},
+        now,
         settings.export_window_months,
     )
 
@@ -114,9 +129,14 @@ def this_month(settings: Settings) -> tuple[dict[str, str], CdrSelection]:
 def pending_export(db: Database, settings: Settings, account_id: int) -> Export:
     """A pending export of the current month, made as POST /v3/cdr_exports makes one."""
     filters, selection = this_month(settings)
-    export = Export(account_id=account_id, api_version=API_VERSION,
-                    export_type=ExportType.CDR_IN, filters=filters, selection=selection,
-                    created_at=datetime.now(UTC))
+    export = Export(
+        account_id=account_id,
+        api_version=API_VERSION,
+        export_type=ExportType.CDR_IN,
+        filters=filters,
+        selection=selection,
+        created_at=datetime.now(UTC),
+    )
     insert_export(db, export)
     return export
 
@@ -197,10 +217,14 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each (median)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="CDRs in the month")
-    parser.add_argument("--other-rows", type=int, default=300_000,
-                        help="another account's CDRs in the same month")
-    parser.add_argument("--no-compare", action="store_true",
-                        help="skip parsing both files to compare them row by row")
+    parser.add_argument(
+        "--other-rows", type=int, default=300_000, help="another account's CDRs in the same month"
+    )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip parsing both files to compare them row by row",
+    )
     return parser.parse_args()
 
 
@@ -223,8 +247,11 @@ def main() -> int:
         if exports:
             Path(exports[-1].report["file"]).unlink()
         exports.append(run_export(db, settings, account.id))
-        print(f"run {number}: sqlite3 {baselines[-1].seconds:.2f} s, "
-              f"cdrex {exports[-1].seconds:.2f} s", flush=True)
+        print(
+            f"run {number}: sqlite3 {baselines[-1].seconds:.2f} s, "
+            f"cdrex {exports[-1].seconds:.2f} s",
+            flush=True,
+        )
 
     ok = report(args, baselines, exports, baseline_file)
     Path(exports[-1].report["file"]).unlink()
@@ -238,8 +265,12 @@ def forget_exports(ids: list[str]) -> None:
         conn.executemany("DELETE FROM exports WHERE id = ?", [(id_,) for id_ in ids])
 
 
-def report(args: argparse.Namespace, baselines: list[Measured], exports: list[ExportRun],
-           baseline_file: Path) -> bool:
+def report(
+    args: argparse.Namespace,
+    baselines: list[Measured],
+    exports: list[ExportRun],
+    baseline_file: Path,
+) -> bool:
     last = exports[-1]
     base_s = median([m.seconds for m in baselines])
     export_s = median([e.seconds for e in exports])
@@ -255,22 +286,34 @@ def report(args: argparse.Namespace, baselines: list[Measured], exports: list[Ex
     ratio = median(pairs)
     time_ok, rss_ok = ratio <= TIME_TARGET, rss < RSS_TARGET_MB
 
-    print(f"\nexport_sqlite: {args.rows:,} CDRs of one account-month "
-          f"(+{args.other_rows:,} of another account), median of {args.runs} runs")
-    print(f"  sqlite3 tool, .mode csv to a file   {base_s:7.2f} s   "
-          f"peak RSS {max(m.max_rss_mb for m in baselines):6.1f} MB")
-    print(f"  cdrex build_export_file             {export_s:7.2f} s   "
-          f"peak RSS {rss:6.1f} MB "
-          f"(of which {last.report['rss_before_build_mb']:.1f} MB before the build starts)")
+    print(
+        f"\nexport_sqlite: {args.rows:,} CDRs of one account-month "
+        f"(+{args.other_rows:,} of another account), median of {args.runs} runs"
+    )
+    print(
+        f"  sqlite3 tool, .mode csv to a file   {base_s:7.2f} s   "
+        f"peak RSS {max(m.max_rss_mb for m in baselines):6.1f} MB"
+    )
+    print(
+        f"  cdrex build_export_file             {export_s:7.2f} s   "
+        f"peak RSS {rss:6.1f} MB "
+        f"(of which {last.report['rss_before_build_mb']:.1f} MB before the build starts)"
+    )
     print(f"  cdrex whole process (incl. startup) {process_s:7.2f} s")
-    print(f"  ratio export / sqlite3              {ratio:7.2f}x  median of the runs' ratios "
-          f"({', '.join(f'{pair:.2f}' for pair in pairs)}); target <= {TIME_TARGET}x: "
-          f"{verdict(time_ok)}")
+    print(
+        f"  ratio export / sqlite3              {ratio:7.2f}x  median of the runs' ratios "
+        f"({', '.join(f'{pair:.2f}' for pair in pairs)}); target <= {TIME_TARGET}x: "
+        f"{verdict(time_ok)}"
+    )
     print(f"  ratio whole process / sqlite3       {median(process_pairs):7.2f}x")
-    print(f"  peak RSS                            {rss:7.1f} MB  target < {RSS_TARGET_MB} MB: "
-          f"{verdict(rss_ok)}")
-    print(f"  rows: export file {exported_rows:,}, row_count {last.report['row_count']:,}, "
-          f"sqlite3 lines {baseline_rows:,}: {'equal' if rows_ok else 'DIFFERENT'}")
+    print(
+        f"  peak RSS                            {rss:7.1f} MB  target < {RSS_TARGET_MB} MB: "
+        f"{verdict(rss_ok)}"
+    )
+    print(
+        f"  rows: export file {exported_rows:,}, row_count {last.report['row_count']:,}, "
+        f"sqlite3 lines {baseline_rows:,}: {'equal' if rows_ok else 'DIFFERENT'}"
+    )
     print(f"  end: {load_note()}")
     same = True
     if not args.no_compare:

@@ -49,13 +49,18 @@ NEAR = 0.03  # an output this much larger is as good, if the compressor is faste
 
 Compressor = Callable[[], object]  # a compressobj factory
 COMPRESSORS: dict[str, Compressor] = {
-    **{f"zlib {level}": (lambda level=level: zlib.compressobj(level, zlib.DEFLATED, 31))
-       for level in (1, 6, 9)},
-    **{f"zlib-ng {level}": (lambda level=level: zlib_ng.compressobj(level, zlib_ng.DEFLATED, 31))
-       for level in (1, 6)},
-    **{f"isal {level}": (lambda level=level: isal_zlib.compressobj(level, isal_zlib.DEFLATED,
-                                                                    31))
-       for level in (0, 1, 2, 3)},
+    **{
+        f"zlib {level}": (lambda level=level: zlib.compressobj(level, zlib.DEFLATED, 31))
+        for level in (1, 6, 9)
+    },
+    **{
+        f"zlib-ng {level}": (lambda level=level: zlib_ng.compressobj(level, zlib_ng.DEFLATED, 31))
+        for level in (1, 6)
+    },
+    **{
+        f"isal {level}": (lambda level=level: isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31))
+        for level in (0, 1, 2, 3)
+    },
 }
 
 
@@ -63,17 +68,23 @@ def sample_spec() -> tuple[Spec, Path]:
     """The 1,000,000-row export of export_postgres.py, and where its CSV is kept."""
     data = _pg_data.prepare()
     month = data.closed_month
-    spec = Spec(url=_pg_data.url(_pg_data.CLUSTERED), table=_pg_data.ONE_ACCOUNT,
-                account_id=_pg_data.ONE_ACCOUNT_ID, start=month.start.isoformat(),
-                end=month.end.isoformat(), out_dir=str(_pg_data.DATA))
+    spec = Spec(
+        url=_pg_data.url(_pg_data.CLUSTERED),
+        table=_pg_data.ONE_ACCOUNT,
+        account_id=_pg_data.ONE_ACCOUNT_ID,
+        start=month.start.isoformat(),
+        end=month.end.isoformat(),
+        out_dir=str(_pg_data.DATA),
+    )
     kept = hashlib.sha256(f"{data.signature()} {_pg_data.one_account_signature(data)}".encode())
     return spec, _pg_data.DATA / f"gzip-sample-{kept.hexdigest()[:12]}.csv"
 
 
 def write_sample(spec: Spec, path: Path) -> bytes:
     if not path.exists():
-        sql, params = _pg_data.copy_statement(spec.table, spec.format, spec.account_id,
-                                              spec.selection)
+        sql, params = _pg_data.copy_statement(
+            spec.table, spec.format, spec.account_id, spec.selection
+        )
         partial = path.with_suffix(".partial")
         with _pg_data.connect(_pg_data.CLUSTERED) as conn, open(partial, "wb") as out:
             out.write(file_format(API_VERSION, "cdr_in").header_line)
@@ -97,7 +108,7 @@ def compress(factory: Compressor, data: memoryview, keep: bool) -> Compressed:
     started = time.perf_counter()
     compressor = factory()
     for offset in range(0, len(data), CHUNK):
-        out = compressor.compress(data[offset:offset + CHUNK])
+        out = compressor.compress(data[offset : offset + CHUNK])
         size += len(out)
         if keep:
             parts.append(out)
@@ -148,12 +159,18 @@ def main() -> int:
 
 def report(results: dict[str, list[Compressed]], raws: list[float], size: int) -> int:
     raw = median(raws)
-    print(f"\ngzip_levels: {size / 1e6:.1f} MB of export CSV, 64 KiB chunks, one thread; "
-          f"median of {len(raws)} runs")
-    print(f"  raw COPY of the same rows into /dev/null: {raw:.2f} s "
-          f"({size / 1e6 / raw:.0f} MB/s of CSV)")
-    print(f"  {'compressor':12} {'MB/s':>7} {'seconds':>8} {'ratio':>7} {'size':>9} "
-          f"{'1 + C/R':>8}  fits {FIT:.2f}x (worst case, no overlap)")
+    print(
+        f"\ngzip_levels: {size / 1e6:.1f} MB of export CSV, 64 KiB chunks, one thread; "
+        f"median of {len(raws)} runs"
+    )
+    print(
+        f"  raw COPY of the same rows into /dev/null: {raw:.2f} s "
+        f"({size / 1e6 / raw:.0f} MB/s of CSV)"
+    )
+    print(
+        f"  {'compressor':12} {'MB/s':>7} {'seconds':>8} {'ratio':>7} {'size':>9} "
+        f"{'1 + C/R':>8}  fits {FIT:.2f}x (worst case, no overlap)"
+    )
     fits = []
     for name, runs in results.items():
         seconds = median([run.seconds for run in runs])
@@ -161,15 +178,19 @@ def report(results: dict[str, list[Compressed]], raws: list[float], size: int) -
         bound = 1 + seconds / raw
         if bound <= FIT:
             fits.append((compressed, name))
-        print(f"  {name:12} {size / 1e6 / seconds:7.0f} {seconds:8.2f} "
-              f"{size / compressed:6.2f}x {compressed / 1e6:7.1f}MB {bound:7.2f}x  "
-              f"{'yes' if bound <= FIT else 'no'}")
+        print(
+            f"  {name:12} {size / 1e6 / seconds:7.0f} {seconds:8.2f} "
+            f"{size / compressed:6.2f}x {compressed / 1e6:7.1f}MB {bound:7.2f}x  "
+            f"{'yes' if bound <= FIT else 'no'}"
+        )
     if fits:
         smallest = min(fits)[0]
         near = [name for size, name in fits if size <= smallest * (1 + NEAR)]
         fastest = min(near, key=lambda name: median([run.seconds for run in results[name]]))
-        print(f"  smallest output that fits: {min(fits)[1]}; the fastest within {NEAR:.0%} of "
-              f"its size: {fastest}")
+        print(
+            f"  smallest output that fits: {min(fits)[1]}; the fastest within {NEAR:.0%} of "
+            f"its size: {fastest}"
+        )
     print(f"  end: {load_note()}")
     return 0 if fits else 1
 

@@ -41,8 +41,17 @@ FIELDS = ", ".join(field.name for field in INBOUND_FIELDS)
 
 
 def psql(command: str) -> list[str]:
-    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", _pg_data.url(DATABASE),
-            "-c", command]
+    return [
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        _pg_data.url(DATABASE),
+        "-c",
+        command,
+    ]
 
 
 def empty_table() -> None:
@@ -54,14 +63,28 @@ def empty_table() -> None:
 def contents() -> tuple[int, int]:
     """Row count and a hash over every row's values (ids aside)."""
     with _pg_data.connect(DATABASE) as conn:
-        return conn.execute(f"SELECT count(*), coalesce(sum(hashtext(ROW(account_id, {FIELDS})"
-                            "::text)::bigint), 0) FROM cdrs_in").fetchone()
+        return conn.execute(
+            f"SELECT count(*), coalesce(sum(hashtext(ROW(account_id, {FIELDS})"
+            "::text)::bigint), 0) FROM cdrs_in"
+        ).fetchone()
 
 
 def run_cdrex(source: Path) -> Measured:
     empty_table()
-    return run_measured([PYTHON, "-m", "cdrex", "--data-dir", str(DATA_DIR), "cdrs", "import",
-                         str(source), "--account", ACCOUNT])
+    return run_measured(
+        [
+            PYTHON,
+            "-m",
+            "cdrex",
+            "--data-dir",
+            str(DATA_DIR),
+            "cdrs",
+            "import",
+            str(source),
+            "--account",
+            ACCOUNT,
+        ]
+    )
 
 
 def run_psql(table_file: Path) -> Measured:
@@ -82,8 +105,12 @@ def prepare(rows: int) -> tuple[Path, Path]:
     run_cdrex(source)  # untimed: also leaves the rows to dump for the baseline
     imported = contents()
     if not table_file.exists():
-        subprocess.run(psql(f"\\copy (SELECT {COLUMNS} FROM cdrs_in ORDER BY id) "
-                            f"TO '{table_file}' (FORMAT csv)"), check=True)
+        subprocess.run(
+            psql(
+                f"\\copy (SELECT {COLUMNS} FROM cdrs_in ORDER BY id) TO '{table_file}' (FORMAT csv)"
+            ),
+            check=True,
+        )
     run_psql(table_file)
     if contents() != imported or imported[0] != rows:
         raise SystemExit(f"the two loads differ: cdrex {imported}, psql {contents()}")
@@ -99,28 +126,43 @@ def main() -> int:
     print(f"start: {load_note()}")
     os.environ["CDREX_DATABASE_URL"] = _pg_data.url(DATABASE)  # for every cdrex process
     source, table_file = prepare(args.rows)
-    startup = median([run_measured([PYTHON, "-m", "cdrex", "--data-dir", str(DATA_DIR),
-                                    "accounts", "list"]).seconds for _ in range(args.runs)])
+    startup = median(
+        [
+            run_measured(
+                [PYTHON, "-m", "cdrex", "--data-dir", str(DATA_DIR), "accounts", "list"]
+            ).seconds
+            for _ in range(args.runs)
+        ]
+    )
     imports: list[float] = []
     copies: list[float] = []
     for number in range(1, args.runs + 1):
         imports.append(run_cdrex(source).seconds)
         assert contents()[0] == args.rows
         copies.append(run_psql(table_file).seconds)
-        print(f"run {number}: cdrex import {imports[-1]:.2f} s, psql \\copy {copies[-1]:.2f} s",
-              flush=True)
+        print(
+            f"run {number}: cdrex import {imports[-1]:.2f} s, psql \\copy {copies[-1]:.2f} s",
+            flush=True,
+        )
     pairs = [ours / theirs for ours, theirs in zip(imports, copies, strict=True)]
     net_pairs = [(ours - startup) / theirs for ours, theirs in zip(imports, copies, strict=True)]
     cdrex_s, psql_s = median(imports), median(copies)
-    print(f"\nimport_postgres: {args.rows:,} CDRs ({source.stat().st_size / 1e6:.0f} MB "
-          f"record-format CSV), median of {args.runs} runs")
-    print(f"  psql \\copy (table's own form)       {psql_s:7.2f} s  "
-          f"{args.rows / psql_s:9,.0f} rows/s")
-    print(f"  cdrex cdrs import, whole process    {cdrex_s:7.2f} s  "
-          f"{args.rows / cdrex_s:9,.0f} rows/s   {median(pairs):.2f}x psql "
-          f"({', '.join(f'{pair:.2f}' for pair in pairs)})")
-    print(f"  cdrex, net of start-up ({startup:.2f} s)    {cdrex_s - startup:7.2f} s  "
-          f"{args.rows / (cdrex_s - startup):9,.0f} rows/s   {median(net_pairs):.2f}x psql")
+    print(
+        f"\nimport_postgres: {args.rows:,} CDRs ({source.stat().st_size / 1e6:.0f} MB "
+        f"record-format CSV), median of {args.runs} runs"
+    )
+    print(
+        f"  psql \\copy (table's own form)       {psql_s:7.2f} s  {args.rows / psql_s:9,.0f} rows/s"
+    )
+    print(
+        f"  cdrex cdrs import, whole process    {cdrex_s:7.2f} s  "
+        f"{args.rows / cdrex_s:9,.0f} rows/s   {median(pairs):.2f}x psql "
+        f"({', '.join(f'{pair:.2f}' for pair in pairs)})"
+    )
+    print(
+        f"  cdrex, net of start-up ({startup:.2f} s)    {cdrex_s - startup:7.2f} s  "
+        f"{args.rows / (cdrex_s - startup):9,.0f} rows/s   {median(net_pairs):.2f}x psql"
+    )
     print(f"  end: {load_note()}")
     return 0
 

@@ -72,7 +72,8 @@ def export_count(name: str) -> int:
         try:
             return conn.execute(
                 "SELECT count(*) FROM exports JOIN accounts ON accounts.id = account_id "
-                "WHERE accounts.name = ?", (name,)
+                "WHERE accounts.name = ?",
+                (name,),
             ).fetchone()[0]
         except sqlite3.OperationalError:  # no schema yet
             return 0
@@ -113,9 +114,17 @@ def add_exports(db: Database, settings: Settings, name: str, count: int) -> None
             raw["did_number"] = f"4477000{number:05d}"
         filters, selection = parse_filters(MONTH_IN, raw, now, settings.export_window_months)
         created = now - timedelta(seconds=count - number)  # oldest first, one a second
-        insert_export(db, Export(account_id=account.id, api_version="2017-09-18",
-                                 export_type=ExportType.CDR_IN, filters=filters,
-                                 selection=selection, created_at=created))
+        insert_export(
+            db,
+            Export(
+                account_id=account.id,
+                api_version="2017-09-18",
+                export_type=ExportType.CDR_IN,
+                filters=filters,
+                selection=selection,
+                created_at=created,
+            ),
+        )
 
 
 # --- servers --------------------------------------------------------------------------
@@ -142,37 +151,80 @@ class Server:
 def uvicorn_servers(
     body_file: Path, content_type: str, cdrex_port: int, bare_port: int
 ) -> tuple[Server, Server]:
-    product = Server("cdrex", [PYTHON, "-m", "cdrex", "--data-dir", str(DATA), "serve",
-                               "--workers", "0", "--port", str(cdrex_port)], {}, cdrex_port)
+    product = Server(
+        "cdrex",
+        [
+            PYTHON,
+            "-m",
+            "cdrex",
+            "--data-dir",
+            str(DATA),
+            "serve",
+            "--workers",
+            "0",
+            "--port",
+            str(cdrex_port),
+        ],
+        {},
+        cdrex_port,
+    )
     # The very uvicorn.run() call of `cdrex serve` (uvloop and httptools by "auto", access
     # log on stderr, no proxy headers, one process), around the bare app.
-    bare = Server("bare", [PYTHON, str(BENCH / "_serve_bare.py"), str(bare_port)],
-                  {"BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type},
-                  bare_port)
+    bare = Server(
+        "bare",
+        [PYTHON, str(BENCH / "_serve_bare.py"), str(bare_port)],
+        {"BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type},
+        bare_port,
+    )
     return product, bare
 
 
-def granian_servers(
-    body_file: Path, content_type: str, access_log: bool
-) -> tuple[Server, Server]:
+def granian_servers(body_file: Path, content_type: str, access_log: bool) -> tuple[Server, Server]:
     def server(name: str, factory: str, env: dict[str, str]) -> Server:
         port = free_port()
         log = ["--access-log"] if access_log else ["--no-access-log"]
-        return Server(name, [GRANIAN, "--interface", "asgi", "--workers", "1", *log,
-                             "--loop", "uvloop", "--port", str(port), "--working-dir",
-                             str(BENCH), "--factory", f"_asgi_apps:{factory}"], env, port)
+        return Server(
+            name,
+            [
+                GRANIAN,
+                "--interface",
+                "asgi",
+                "--workers",
+                "1",
+                *log,
+                "--loop",
+                "uvloop",
+                "--port",
+                str(port),
+                "--working-dir",
+                str(BENCH),
+                "--factory",
+                f"_asgi_apps:{factory}",
+            ],
+            env,
+            port,
+        )
 
-    return (server("cdrex", "cdrex_app", {"CDREX_DATA_DIR": str(DATA)}),
-            server("bare", "bare_app", {"BENCH_BODY_FILE": str(body_file),
-                                        "BENCH_CONTENT_TYPE": content_type}))
+    return (
+        server("cdrex", "cdrex_app", {"CDREX_DATA_DIR": str(DATA)}),
+        server(
+            "bare",
+            "bare_app",
+            {"BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type},
+        ),
+    )
 
 
 @contextmanager
 def running(server: Server, key: str) -> Iterator[None]:
     log = DATA / f"server-{server.name}.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen(server.command, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **server.env})
+        process = subprocess.Popen(
+            server.command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **server.env},
+        )
     try:
         wait_until_answering(server, key, process, log)
         yield
@@ -249,12 +301,28 @@ def wrk(url: str, key: str, seconds: int, script: str | None = None) -> Load:
     if script:
         (DATA / "unique-hosts.lua").write_text(script)
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-         "-H", f"Api-Key: {key}", "-H", f"Accept: {JSONAPI}", *extra, url],
-        check=True, capture_output=True, text=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-H",
+            f"Api-Key: {key}",
+            "-H",
+            f"Accept: {JSONAPI}",
+            *extra,
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
-    errors = [line.strip() for line in output.splitlines()
-              if "Non-2xx" in line or "Socket errors" in line]
+    errors = [
+        line.strip() for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line
+    ]
     return Load(
         float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         _latency_ms(output, "50"),
@@ -263,8 +331,9 @@ def wrk(url: str, key: str, seconds: int, script: str | None = None) -> Load:
     )
 
 
-def compare(servers: tuple[Server, Server], key: str, runs: int, seconds: int,
-            uncached: bool = False) -> dict:
+def compare(
+    servers: tuple[Server, Server], key: str, runs: int, seconds: int, uncached: bool = False
+) -> dict:
     """wrk runs alternating between the two servers (both up, the idle one costs nothing);
     with ``uncached``, cdrex is also loaded with requests its cache cannot answer."""
     loads: dict[str, list[Load]] = {server.name: [] for server in servers}
@@ -280,9 +349,11 @@ def compare(servers: tuple[Server, Server], key: str, runs: int, seconds: int,
             for name, url, script in plan:
                 load = wrk(url, key, seconds, script)
                 loads[name].append(load)
-                print(f"  run {number} {name:14}: {load.requests_per_second:8,.0f} req/s, "
-                      f"p99 {load.p99_ms:7.2f} ms{'  ' + load.errors if load.errors else ''}",
-                      flush=True)
+                print(
+                    f"  run {number} {name:14}: {load.requests_per_second:8,.0f} req/s, "
+                    f"p99 {load.p99_ms:7.2f} ms{'  ' + load.errors if load.errors else ''}",
+                    flush=True,
+                )
     return loads
 
 
@@ -290,29 +361,40 @@ def compare(servers: tuple[Server, Server], key: str, runs: int, seconds: int,
 
 
 def summarise(label: str, loads: dict[str, list[Load]], judged: bool = True) -> bool:
-    rps = {name: median([load.requests_per_second for load in runs])
-           for name, runs in loads.items()}
+    rps = {
+        name: median([load.requests_per_second for load in runs]) for name, runs in loads.items()
+    }
     p99 = {name: median([load.p99_ms for load in runs]) for name, runs in loads.items()}
     p50 = {name: median([load.p50_ms for load in runs]) for name, runs in loads.items()}
     errors = {name: [load.errors for load in runs if load.errors] for name, runs in loads.items()}
     failures = errors["bare"] + errors["cdrex"]
     # Each cdrex run against the bare run right after it: load from elsewhere on the machine
     # drifts slowly, so the pairs' ratios vary less than the ratio of the medians.
-    pairs = [c.requests_per_second / b.requests_per_second
-             for c, b in zip(loads["cdrex"], loads["bare"], strict=True)]
+    pairs = [
+        c.requests_per_second / b.requests_per_second
+        for c, b in zip(loads["cdrex"], loads["bare"], strict=True)
+    ]
     ratio = median(pairs)
     print(f"\n{label}: GET {LIST_PATH} ({PAGE_SIZE} on the page), {CONNECTIONS} connections")
     for name in loads:
-        print(f"  {name:14} {rps[name]:9,.0f} req/s   p50 {p50[name]:7.2f} ms   "
-              f"p99 {p99[name]:7.2f} ms   {rps[name] / rps['bare']:.2f} of bare")
+        print(
+            f"  {name:14} {rps[name]:9,.0f} req/s   p50 {p50[name]:7.2f} ms   "
+            f"p99 {p99[name]:7.2f} ms   {rps[name] / rps['bare']:.2f} of bare"
+        )
     outcome = f"target >= {TARGET}: {verdict(ratio >= TARGET)}" if judged else "not judged"
-    print(f"  ratio cdrex / bare: {ratio:.2f} of the requests/s, median of the runs' ratios "
-          f"({', '.join(f'{pair:.2f}' for pair in pairs)}); {outcome}")
-    print(f"  p99 latency: cdrex {p99['cdrex']:.2f} ms, bare {p99['bare']:.2f} ms "
-          f"({p99['cdrex'] / p99['bare']:.2f}x)")
+    print(
+        f"  ratio cdrex / bare: {ratio:.2f} of the requests/s, median of the runs' ratios "
+        f"({', '.join(f'{pair:.2f}' for pair in pairs)}); {outcome}"
+    )
+    print(
+        f"  p99 latency: cdrex {p99['cdrex']:.2f} ms, bare {p99['bare']:.2f} ms "
+        f"({p99['cdrex'] / p99['bare']:.2f}x)"
+    )
     if "cdrex-uncached" in loads:
-        print("  (cdrex-uncached: a Host header of its own per request, so no response comes "
-              "from cdrex's cache; informative, not the target)")
+        print(
+            "  (cdrex-uncached: a Host header of its own per request, so no response comes "
+            "from cdrex's cache; informative, not the target)"
+        )
     for name, found in errors.items():
         if found:
             print(f"  ERRORS in {len(found)} {name} runs, e.g. {found[0]}")
@@ -351,8 +433,16 @@ def main() -> int:
     print(f"captured {len(body):,} bytes of {content_type} from cdrex")
 
     print("uvicorn:")
-    ok = summarise("uvicorn", compare(uvicorn_servers(body_file, content_type, *ports), key,
-                                      args.runs, args.duration, uncached=True))
+    ok = summarise(
+        "uvicorn",
+        compare(
+            uvicorn_servers(body_file, content_type, *ports),
+            key,
+            args.runs,
+            args.duration,
+            uncached=True,
+        ),
+    )
     if args.granian:
         # With the access log, as uvicorn runs above; without it, what the server itself
         # costs (the log is a large share of a cached response's time).

@@ -42,10 +42,29 @@ PROCESSES = 2
 
 def workers_server(name: str, factory: str, env: dict[str, str]) -> Server:
     port = free_port()
-    return Server(name, [UVICORN, "--factory", f"_asgi_apps:{factory}", "--app-dir",
-                         str(BENCH), "--workers", str(PROCESSES), "--host", "127.0.0.1",
-                         "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-                         "--no-proxy-headers"], env, port)
+    return Server(
+        name,
+        [
+            UVICORN,
+            "--factory",
+            f"_asgi_apps:{factory}",
+            "--app-dir",
+            str(BENCH),
+            "--workers",
+            str(PROCESSES),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-proxy-headers",
+        ],
+        env,
+        port,
+    )
 
 
 def prepare_data() -> str:
@@ -63,8 +82,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs per server")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--serve", action="store_true",
-                        help="also measure one process: cdrex serve --workers 0")
+    parser.add_argument(
+        "--serve", action="store_true", help="also measure one process: cdrex serve --workers 0"
+    )
     args = parser.parse_args()
     print(f"start: {load_note()}")
     key = prepare_data()
@@ -75,8 +95,9 @@ def main() -> int:
     body_file.write_bytes(body)
     print(f"captured {len(body):,} bytes of {content_type} from cdrex on PostgreSQL")
 
-    bare = workers_server("bare", "bare_app", {"BENCH_BODY_FILE": str(body_file),
-                                               "BENCH_CONTENT_TYPE": content_type})
+    bare = workers_server(
+        "bare", "bare_app", {"BENCH_BODY_FILE": str(body_file), "BENCH_CONTENT_TYPE": content_type}
+    )
     label = f"uvicorn --workers {PROCESSES}, PostgreSQL"
     print(f"{label}:")
     loads = compare((product, bare), key, args.runs, args.duration)
@@ -85,8 +106,11 @@ def main() -> int:
     if args.serve:
         print("one process, cdrex serve --workers 0:")
         servers = bench_list.uvicorn_servers(body_file, content_type, free_port(), free_port())
-        summarise("cdrex serve, one process, PostgreSQL",
-                  compare(servers, key, args.runs, args.duration), judged=False)
+        summarise(
+            "cdrex serve, one process, PostgreSQL",
+            compare(servers, key, args.runs, args.duration),
+            judged=False,
+        )
     print(f"end: {load_note()}")
     return 1 if failures else 0
 

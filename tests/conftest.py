@@ -96,8 +96,11 @@ class Service:
 
     def cli(self, *args: str, input: bytes | None = None, check: bool = True):  # type: ignore[no-untyped-def]
         result = subprocess.run(
-            [sys.executable, "-m", "cdrex", *args], env=self.env, input=input,
-            capture_output=True, timeout=300,
+            [sys.executable, "-m", "cdrex", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            timeout=300,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"cdrex {' '.join(args)} failed: {result.stderr.decode()}")
@@ -114,7 +117,9 @@ class Service:
         log = open(self.data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cdrex", "serve", "--port", str(self.port), *args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -65,8 +65,18 @@ class PostgresInstance:
         self.data = self.root / "data"
         self.logfile = self.root / "server.log"
         self.port = free_port()
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -74,7 +84,9 @@ class PostgresInstance:
     def _run(self, program: str, *args: str, timeout: float = 60) -> str:
         result = subprocess.run(
             [*self.prefix, str(self.bin_dir / program), *args],
-            capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
             raise RuntimeError(
@@ -90,8 +102,19 @@ class PostgresInstance:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-o", options,
-                  "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.logfile),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` disconnects every client at once (what a restart does to them)."""

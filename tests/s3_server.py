@@ -39,7 +39,9 @@ class S3Server:
         from botocore.config import Config
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             config=Config(s3={"addressing_style": "path"}),
@@ -74,7 +76,9 @@ def start_s3_server(log_dir: Path) -> S3Server:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CREDENTIALS},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **CREDENTIALS},
         )
     server = S3Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 30

@@ -30,8 +30,15 @@ def create_sdk_venv(venv: Path, version: str) -> Path:
     python = venv / "bin" / "python"
     for command in (
         [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         f"didww=={version}"],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"didww=={version}",
+        ],
     ):
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
@@ -78,12 +85,16 @@ def run_sdk_script(python: Path, script: str, args: object, timeout: float = 60)
     JSON value it prints last. A script that fails (an exception the SDK should not have
     raised, say) fails the test with its stderr."""
     done = subprocess.run(
-        [str(python), "-c", script], input=json.dumps(args), capture_output=True, text=True,
+        [str(python), "-c", script],
+        input=json.dumps(args),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if done.returncode != 0:
-        pytest.fail(f"SDK script exited {done.returncode}:\n{done.stderr}\n{done.stdout}",
-                    pytrace=False)
+        pytest.fail(
+            f"SDK script exited {done.returncode}:\n{done.stderr}\n{done.stdout}", pytrace=False
+        )
     lines = done.stdout.strip().splitlines()
     assert lines, f"SDK script printed nothing: {done.stderr}"
     return json.loads(lines[-1])

@@ -23,12 +23,23 @@ def exports_2026(make_service) -> tuple[Service, httpx.Client, dict[str, str]]: 
     year, month = time.gmtime()[:2]
     ids = {}
     for reference in ("b-ref", "a-ref", "c,ref", None):
-        response = client.post("/v3/exports", headers={"Content-Type": JSONAPI}, json={
-            "data": {"type": "exports", "attributes": {
-                "export_type": "cdr_in", "external_reference_id": reference,
-                "filters": {"from": f"{year}-{month:02d}-01 00:00:00",
-                            "to": f"{year}-{month:02d}-02 00:00:00"},
-            }}})
+        response = client.post(
+            "/v3/exports",
+            headers={"Content-Type": JSONAPI},
+            json={
+                "data": {
+                    "type": "exports",
+                    "attributes": {
+                        "export_type": "cdr_in",
+                        "external_reference_id": reference,
+                        "filters": {
+                            "from": f"{year}-{month:02d}-01 00:00:00",
+                            "to": f"{year}-{month:02d}-02 00:00:00",
+                        },
+                    },
+                }
+            },
+        )
         assert response.status_code == 201, response.text
         ids[reference or ""] = response.json()["data"]["id"]
     yield service, client, ids
@@ -45,7 +56,8 @@ def test_filter_by_reference_and_id(exports_2026) -> None:  # type: ignore[no-un
     _, client, ids = exports_2026
     assert _listed(client, "filter[external_reference_id]=a-ref") == ["a-ref"]
     assert sorted(_listed(client, "filter[external_reference_id]=a-ref,b-ref")) == [
-        "a-ref", "b-ref"
+        "a-ref",
+        "b-ref",
     ]
     assert _listed(client, "filter[external_reference_id]=nothing") == []
     assert _listed(client, f"filter[id]={ids['b-ref']}") == ["b-ref"]
@@ -67,8 +79,12 @@ def test_sort_by_reference(exports_2026) -> None:  # type: ignore[no-untyped-def
 
 def test_unknown_filters_and_older_versions_are_400_code_102(exports_2026) -> None:  # type: ignore[no-untyped-def]
     _, client, _ = exports_2026
-    assert_error(client.get("/v3/exports?filter[status]=completed"), 400, code="102",
-                 parameter="filter[status]")
+    assert_error(
+        client.get("/v3/exports?filter[status]=completed"),
+        400,
+        code="102",
+        parameter="filter[status]",
+    )
     older = client.get("/v3/exports?filter[id]=x", headers={"X-DIDWW-API-Version": "2022-05-10"})
     # 2022-05-10 is older than this account's default, so 2026-04-16 answers and accepts it.
     assert older.status_code == 200
@@ -80,9 +96,12 @@ def test_2022_has_no_list_filters(make_service) -> None:  # type: ignore[no-unty
     key = service.new_account()
     service.start("--workers", "0")
     with service.client(key) as client:
-        response = client.get("/v3/exports?filter[external_reference_id]=a",
-                              headers={"X-DIDWW-API-Version": "2022-05-10"})
+        response = client.get(
+            "/v3/exports?filter[external_reference_id]=a",
+            headers={"X-DIDWW-API-Version": "2022-05-10"},
+        )
         assert_error(response, 400, code="102", parameter="filter[external_reference_id]")
-        response = client.get("/v3/exports?sort=external_reference_id",
-                              headers={"X-DIDWW-API-Version": "2022-05-10"})
+        response = client.get(
+            "/v3/exports?sort=external_reference_id", headers={"X-DIDWW-API-Version": "2022-05-10"}
+        )
         assert_error(response, 400, code="114", parameter="sort")

@@ -195,18 +195,28 @@ NO_CACHE = "no-cache"
 
 
 def _patch(clients: Clients) -> httpx.Response:
-    document = {"data": {"id": clients.export_id, "type": "exports",
-                         "attributes": {"external_reference_id": "cache-control"}}}
+    document = {
+        "data": {
+            "id": clients.export_id,
+            "type": "exports",
+            "attributes": {"external_reference_id": "cache-control"},
+        }
+    }
     return clients.client.patch(
-        f"/v3/exports/{clients.export_id}", content=json.dumps(document).encode(),
+        f"/v3/exports/{clients.export_id}",
+        content=json.dumps(document).encode(),
         headers={"Content-Type": JSONAPI, "X-DIDWW-API-Version": "2026-04-16"},
     )
 
 
 @pytest.mark.parametrize(
     ("endpoint", "status", "cache_control"),
-    [("list", 200, REVALIDATE), ("create", 201, REVALIDATE), ("show", 200, NO_CACHE),
-     ("patch", 200, NO_CACHE)],
+    [
+        ("list", 200, REVALIDATE),
+        ("create", 201, REVALIDATE),
+        ("show", 200, NO_CACHE),
+        ("patch", 200, NO_CACHE),
+    ],
 )
 def test_json_documents_carry_vary_accept_and_didwws_cache_control(
     clients: Clients, endpoint: str, status: int, cache_control: str

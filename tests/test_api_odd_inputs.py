@@ -230,8 +230,15 @@ def test_over_long_targets_are_414_documents(target: Target, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["", "&&&", "sort=", "page[size]=5&page[size]=6", "sort=created_at&sort=status",
-              "sort=" + ",".join(["-status"] * 10)]
+    "query",
+    [
+        "",
+        "&&&",
+        "sort=",
+        "page[size]=5&page[size]=6",
+        "sort=created_at&sort=status",
+        "sort=" + ",".join(["-status"] * 10),
+    ],
 )
 def test_harmless_query_strings_are_served(target: Target, query: str) -> None:
     response = target.client.get(httpx.URL(f"{target.service.base_url}/v3/cdr_exports?{query}"))
@@ -286,9 +293,14 @@ def test_a_client_gone_mid_body_is_no_error(target: Target) -> None:
     logged_before = len(service.log())
     key = target.client.headers["Api-Key"].encode()
     with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
-        sock.sendall(b"POST /v3/cdr_exports HTTP/1.1\r\nHost: 127.0.0.1\r\nApi-Key: " + key +
-                     b"\r\nContent-Type: " + JSONAPI.encode() +
-                     b"\r\nContent-Length: 1000\r\n\r\n" + b'{"data": {')
+        sock.sendall(
+            b"POST /v3/cdr_exports HTTP/1.1\r\nHost: 127.0.0.1\r\nApi-Key: "
+            + key
+            + b"\r\nContent-Type: "
+            + JSONAPI.encode()
+            + b"\r\nContent-Length: 1000\r\n\r\n"
+            + b'{"data": {'
+        )
         time.sleep(0.5)  # the handler is now waiting for the rest of the body
     deadline = time.monotonic() + 15
     while not re.search("went away|Traceback", logged := service.log()[logged_before:]):
@@ -308,19 +320,26 @@ def this_month() -> dict[str, str]:
     """2026-04-16 filters selecting the current month."""
     year, month = month_back(0)
     next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return {"from": f"{year}-{month:02d}-01 00:00:00",
-            "to": f"{next_year}-{next_month:02d}-01 00:00:00"}
+    return {
+        "from": f"{year}-{month:02d}-01 00:00:00",
+        "to": f"{next_year}-{next_month:02d}-01 00:00:00",
+    }
 
 
 def send_2026(client: httpx.Client, method: str, path: str, body: object) -> httpx.Response:
-    return client.request(method, path, content=json.dumps(body).encode(),
-                          headers={"Content-Type": JSONAPI, **V2026})
+    return client.request(
+        method, path, content=json.dumps(body).encode(), headers={"Content-Type": JSONAPI, **V2026}
+    )
 
 
 def post_2026(client: httpx.Client, **attributes: object) -> httpx.Response:
     """POST a 2026-04-16 create document for this month's inbound CDRs, with ``attributes``."""
-    body = {"data": {"type": "exports", "attributes": {
-        "export_type": "cdr_in", "filters": this_month(), **attributes}}}
+    body = {
+        "data": {
+            "type": "exports",
+            "attributes": {"export_type": "cdr_in", "filters": this_month(), **attributes},
+        }
+    }
     return send_2026(client, "POST", "/v3/exports", body)
 
 
@@ -331,13 +350,22 @@ def test_the_valid_2026_document_is_created(target: Target) -> None:
 
 @pytest.mark.parametrize(
     ("member", "value"),
-    [("export_type", {}), ("export_type", ["cdr_in"]), ("export_type", {"a": [1, {}]}),
-     ("callback_method", {"post": 1}), ("callback_method", ["post"])],
+    [
+        ("export_type", {}),
+        ("export_type", ["cdr_in"]),
+        ("export_type", {"a": [1, {}]}),
+        ("callback_method", {"post": 1}),
+        ("callback_method", ["post"]),
+    ],
 )
 def test_object_and_array_values_are_422(target: Target, member: str, value: object) -> None:
     attributes = {member: value, "callback_url": "https://hooks.example.com/cb"}
-    assert_error(post_2026(target.client, **attributes), 422, code="100",
-                 pointer=f"/data/attributes/{member}")
+    assert_error(
+        post_2026(target.client, **attributes),
+        422,
+        code="100",
+        pointer=f"/data/attributes/{member}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -346,8 +374,12 @@ def test_object_and_array_values_are_422(target: Target, member: str, value: obj
 )
 def test_offsets_past_the_datetime_range_are_422(target: Target, member: str, value: str) -> None:
     filters = {**this_month(), member: value}
-    error = assert_error(post_2026(target.client, filters=filters), 422, code="100",
-                         pointer=f"/data/attributes/filters/{member}")
+    error = assert_error(
+        post_2026(target.client, filters=filters),
+        422,
+        code="100",
+        pointer=f"/data/attributes/filters/{member}",
+    )
     assert "out of range" in error["detail"], error
 
 
@@ -357,14 +389,23 @@ def test_offsets_past_the_datetime_range_are_422(target: Target, member: str, va
 )
 def test_nul_characters_in_attributes_are_422(target: Target, member: str, value: str) -> None:
     """PostgreSQL text cannot hold U+0000; it is refused on both backends alike."""
-    assert_error(post_2026(target.client, **{member: value}), 422, code="100",
-                 pointer=f"/data/attributes/{member}")
+    assert_error(
+        post_2026(target.client, **{member: value}),
+        422,
+        code="100",
+        pointer=f"/data/attributes/{member}",
+    )
 
 
 def test_nul_characters_in_a_patch_are_422(target: Target) -> None:
     export_id = post_2026(target.client).json()["data"]["id"]
-    body = {"data": {"type": "exports", "id": export_id,
-                     "attributes": {"external_reference_id": "\u0000"}}}
+    body = {
+        "data": {
+            "type": "exports",
+            "id": export_id,
+            "attributes": {"external_reference_id": "\u0000"},
+        }
+    }
     response = send_2026(target.client, "PATCH", f"/v3/exports/{export_id}", body)
     assert_error(response, 422, code="100", pointer="/data/attributes/external_reference_id")
 
@@ -389,8 +430,11 @@ def test_list_queries_over_limits_are_400_naming_the_parameter(
 
 @pytest.mark.parametrize(
     "query",
-    ["filter[id]=" + ",".join(["x"] * 100), "sort=" + ",".join(["-created_at"] * 10),
-     "filter[external_reference_id]=" + "r" * 8_000],
+    [
+        "filter[id]=" + ",".join(["x"] * 100),
+        "sort=" + ",".join(["-created_at"] * 10),
+        "filter[external_reference_id]=" + "r" * 8_000,
+    ],
 )
 def test_list_queries_at_the_limits_are_served(target: Target, query: str) -> None:
     assert target.client.get(f"/v3/exports?{query}", headers=V2026).status_code == 200

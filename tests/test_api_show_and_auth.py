@@ -208,22 +208,30 @@ def _status_with_key(service: Service, value: bytes) -> int:
     """The status of a list request whose Api-Key field is exactly ``value``: over a raw
     socket, since httpx refuses to send a value with surrounding whitespace."""
     with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
-        sock.sendall(b"GET /v3/cdr_exports HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Accept: " + JSONAPI.encode() + b"\r\nApi-Key: " + value +
-                     b"\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /v3/cdr_exports HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Accept: "
+            + JSONAPI.encode()
+            + b"\r\nApi-Key: "
+            + value
+            + b"\r\nConnection: close\r\n\r\n"
+        )
         status_line = sock.makefile("rb").readline()
     return int(status_line.split()[1])
 
 
-@pytest.mark.parametrize(("spelling", "status"), [  # KEY: the key; KE Y: a space inside it
-    (b"KEY ", 200),
-    (b"KEY\t", 200),
-    (b"\tKEY", 200),
-    (b" \t KEY \t ", 200),
-    (b"KE Y", 401),  # whitespace inside the value is part of it
-    (b"KEY x", 401),
-    (b" \t ", 401),
-])
+@pytest.mark.parametrize(
+    ("spelling", "status"),
+    [  # KEY: the key; KE Y: a space inside it
+        (b"KEY ", 200),
+        (b"KEY\t", 200),
+        (b"\tKEY", 200),
+        (b" \t KEY \t ", 200),
+        (b"KE Y", 401),  # whitespace inside the value is part of it
+        (b"KEY x", 401),
+        (b" \t ", 401),
+    ],
+)
 def test_whitespace_around_the_key_is_not_part_of_it(
     owner: Owner, spelling: bytes, status: int
 ) -> None:

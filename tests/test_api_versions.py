@@ -60,20 +60,33 @@ class FileFormat:
         return self.suffix == ".csv.gz"
 
 
-CSV_2017 = FileFormat(".csv", "text/csv", sample_header("cdr_exports_2017-09-18_sample.csv"),
-                      "Date/Time (UTC)", did_column="DID")
+CSV_2017 = FileFormat(
+    ".csv",
+    "text/csv",
+    sample_header("cdr_exports_2017-09-18_sample.csv"),
+    "Date/Time (UTC)",
+    did_column="DID",
+)
 CDR_IN_2021_12 = FileFormat(
-    ".csv.gz", OCTET_STREAM,
+    ".csv.gz",
+    OCTET_STREAM,
     sample_header("exports_cdr_in_2021-12-15_sandbox_sample.csv"),
-    "Date/Time Start (UTC)", did_column="DID",
+    "Date/Time Start (UTC)",
+    did_column="DID",
 )
 CDR_IN_2026_04 = FileFormat(
-    ".csv.gz", OCTET_STREAM, sample_header("exports_cdr_in_2026-04-16_header.csv"),
-    "Date/Time Start (UTC)", did_column="Destination DID",
+    ".csv.gz",
+    OCTET_STREAM,
+    sample_header("exports_cdr_in_2026-04-16_header.csv"),
+    "Date/Time Start (UTC)",
+    did_column="Destination DID",
 )
 CDR_OUT = FileFormat(
-    ".csv.gz", OCTET_STREAM, sample_header("exports_cdr_out_2026-04-16_header.csv"),
-    "Date/Time Start (UTC)", trunk_column="Voice OUT Trunk",
+    ".csv.gz",
+    OCTET_STREAM,
+    sample_header("exports_cdr_out_2026-04-16_header.csv"),
+    "Date/Time Start (UTC)",
+    trunk_column="Voice OUT Trunk",
 )
 
 
@@ -119,26 +132,59 @@ CALLBACK_ATTRIBUTES = ("callback_url", "callback_method")
 VERSIONS = {
     version.name: version
     for version in (
-        Version("2017-09-18", "cdr_exports", ("filters", "status", "created_at", "url"),
-                lowercase=False, has_callbacks=False, period="month",
-                files={"cdr_in": CSV_2017}),
-        Version("2021-04-19", "cdr_exports",
-                ("filters", "status", "created_at", "url", *CALLBACK_ATTRIBUTES),
-                lowercase=False, has_callbacks=True, period="month",
-                files={"cdr_in": CSV_2017}),
-        Version("2021-12-15", "exports",
-                ("status", "created_at", "url", *CALLBACK_ATTRIBUTES, "export_type"),
-                lowercase=False, has_callbacks=True, period="month",
-                files={"cdr_in": CDR_IN_2021_12, "cdr_out": CDR_OUT}),
-        Version("2022-05-10", "exports",
-                ("status", "created_at", "url", *CALLBACK_ATTRIBUTES, "export_type"),
-                lowercase=False, has_callbacks=True, period="month",
-                files={"cdr_in": CDR_IN_2021_12, "cdr_out": CDR_OUT}),
-        Version("2026-04-16", "exports",
-                ("status", "created_at", "url", *CALLBACK_ATTRIBUTES, "export_type",
-                 "external_reference_id", "filters"),
-                lowercase=True, has_callbacks=True, period="range",
-                files={"cdr_in": CDR_IN_2026_04, "cdr_out": CDR_OUT}),
+        Version(
+            "2017-09-18",
+            "cdr_exports",
+            ("filters", "status", "created_at", "url"),
+            lowercase=False,
+            has_callbacks=False,
+            period="month",
+            files={"cdr_in": CSV_2017},
+        ),
+        Version(
+            "2021-04-19",
+            "cdr_exports",
+            ("filters", "status", "created_at", "url", *CALLBACK_ATTRIBUTES),
+            lowercase=False,
+            has_callbacks=True,
+            period="month",
+            files={"cdr_in": CSV_2017},
+        ),
+        Version(
+            "2021-12-15",
+            "exports",
+            ("status", "created_at", "url", *CALLBACK_ATTRIBUTES, "export_type"),
+            lowercase=False,
+            has_callbacks=True,
+            period="month",
+            files={"cdr_in": CDR_IN_2021_12, "cdr_out": CDR_OUT},
+        ),
+        Version(
+            "2022-05-10",
+            "exports",
+            ("status", "created_at", "url", *CALLBACK_ATTRIBUTES, "export_type"),
+            lowercase=False,
+            has_callbacks=True,
+            period="month",
+            files={"cdr_in": CDR_IN_2021_12, "cdr_out": CDR_OUT},
+        ),
+        Version(
+            "2026-04-16",
+            "exports",
+            (
+                "status",
+                "created_at",
+                "url",
+                *CALLBACK_ATTRIBUTES,
+                "export_type",
+                "external_reference_id",
+                "filters",
+            ),
+            lowercase=True,
+            has_callbacks=True,
+            period="range",
+            files={"cdr_in": CDR_IN_2026_04, "cdr_out": CDR_OUT},
+        ),
     )
 }
 NAMES = list(VERSIONS)
@@ -147,8 +193,16 @@ OLDEST = NAMES[0]
 OPTIONAL_WRITABLE = (*CALLBACK_ATTRIBUTES, "export_type", "external_reference_id")
 
 # Header values that name no version cdrex serves: the default answers.
-UNKNOWN_VERSIONS = ["2026-11-19", "2099-01-01", "2022-05-11", "2022-5-10", "20220510",
-                    "latest", "", "2017-09-18x"]
+UNKNOWN_VERSIONS = [
+    "2026-11-19",
+    "2099-01-01",
+    "2022-05-11",
+    "2022-5-10",
+    "20220510",
+    "latest",
+    "",
+    "2017-09-18x",
+]
 
 # The data window: the current month and the two before it.
 NOW = datetime.now(UTC)
@@ -170,33 +224,45 @@ def version_header(version: str | None) -> dict[str, str]:
 
 
 def create(
-    client: httpx.Client, version: str, attributes: dict, *, type_: str | None = None,
+    client: httpx.Client,
+    version: str,
+    attributes: dict,
+    *,
+    type_: str | None = None,
     collection: str | None = None,
 ) -> httpx.Response:
     v = VERSIONS[version]
     body = {"data": {"type": type_ or v.collection, "attributes": attributes}}
     return client.post(
-        f"/v3/{collection or v.collection}", content=json.dumps(body).encode(),
+        f"/v3/{collection or v.collection}",
+        content=json.dumps(body).encode(),
         headers={"Content-Type": JSONAPI, **version_header(version)},
     )
 
 
 def show(client: httpx.Client, version: str, export_id: str) -> httpx.Response:
-    return client.get(f"/v3/{VERSIONS[version].collection}/{export_id}",
-                      headers=version_header(version))
+    return client.get(
+        f"/v3/{VERSIONS[version].collection}/{export_id}", headers=version_header(version)
+    )
 
 
 def listed(client: httpx.Client, version: str, **params: object) -> httpx.Response:
-    return client.get(f"/v3/{VERSIONS[version].collection}", params=params,
-                      headers=version_header(version))
+    return client.get(
+        f"/v3/{VERSIONS[version].collection}", params=params, headers=version_header(version)
+    )
 
 
 def update(
-    client: httpx.Client, version: str, export_id: str, data: object, method: str = "PATCH",
+    client: httpx.Client,
+    version: str,
+    export_id: str,
+    data: object,
+    method: str = "PATCH",
     collection: str | None = None,
 ) -> httpx.Response:
     return client.request(
-        method, f"/v3/{collection or VERSIONS[version].collection}/{export_id}",
+        method,
+        f"/v3/{collection or VERSIONS[version].collection}/{export_id}",
         content=json.dumps({"data": data}).encode(),
         headers={"Content-Type": JSONAPI, **version_header(version)},
     )
@@ -263,11 +329,13 @@ def _records(kind: str, rows: int, seed: int, until: datetime) -> list[dict]:
     from cdrex.cdrs.generate import generate_inbound, generate_outbound
     from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS
 
-    generate, fields = ((generate_inbound, INBOUND_FIELDS) if kind == "cdr_in"
-                        else (generate_outbound, OUTBOUND_FIELDS))
+    generate, fields = (
+        (generate_inbound, INBOUND_FIELDS)
+        if kind == "cdr_in"
+        else (generate_outbound, OUTBOUND_FIELDS)
+    )
     names = [f.name for f in fields]
-    return [dict(zip(names, values, strict=True))
-            for values in generate(rows, 3, until, seed=seed)]
+    return [dict(zip(names, values, strict=True)) for values in generate(rows, 3, until, seed=seed)]
 
 
 TRUNK_LINE = re.compile(r"^  trunk ([0-9a-f-]{36})  (.+)$", re.MULTILINE)
@@ -286,12 +354,14 @@ def world(api_service: Service) -> Iterator[World]:
     generate = ("cdrs", "generate", "--account", main_name, "--until", f"{until:%Y-%m-%d %H:%M:%S}")
 
     with ThreadPoolExecutor(8) as pool:
-        updates = [pool.submit(cli, "accounts", "update", name, "--api-version", version)
-                   for version, (name, _) in pinned.items()]
-        generated_in = pool.submit(cli, *generate, "--rows", str(IN_ROWS),
-                                   "--seed", str(IN_SEED))
-        generated_out = pool.submit(cli, *generate, "--type", "cdr_out",
-                                    "--rows", str(OUT_ROWS), "--seed", str(OUT_SEED))
+        updates = [
+            pool.submit(cli, "accounts", "update", name, "--api-version", version)
+            for version, (name, _) in pinned.items()
+        ]
+        generated_in = pool.submit(cli, *generate, "--rows", str(IN_ROWS), "--seed", str(IN_SEED))
+        generated_out = pool.submit(
+            cli, *generate, "--type", "cdr_out", "--rows", str(OUT_ROWS), "--seed", str(OUT_SEED)
+        )
         for (version, (name, _)), done in zip(pinned.items(), updates, strict=True):
             assert done.result() == f"updated account {name}: API version {version}\n"
         assert f"generated {IN_ROWS} CDRs" in generated_in.result()
@@ -308,8 +378,16 @@ def world(api_service: Service) -> Iterator[World]:
         by_default[version] = api_service.client(key)
         clients.append(by_default[version])
     yield World(
-        api_service, clients[0], clients[1], switch_name, clients[2], by_default,
-        _records("cdr_in", IN_ROWS, IN_SEED, until), outbound, trunks, clients,
+        api_service,
+        clients[0],
+        clients[1],
+        switch_name,
+        clients[2],
+        by_default,
+        _records("cdr_in", IN_ROWS, IN_SEED, until),
+        outbound,
+        trunks,
+        clients,
     )
     for client in clients:
         client.close()
@@ -348,8 +426,8 @@ def test_header_selects_the_version_unless_unknown_or_older_than_the_default(
 
 
 @pytest.mark.parametrize(
-    "name", ["X-DIDWW-API-Version", "x-didww-api-version", "X-Didww-Api-Version",
-             "X-DIDWW-Api-Version"],
+    "name",
+    ["X-DIDWW-API-Version", "x-didww-api-version", "X-Didww-Api-Version", "X-DIDWW-Api-Version"],
 )
 def test_version_header_name_is_case_insensitive(world: World, name: str) -> None:
     response = world.refused.get("/v3/exports", headers={name: "2026-04-16"})
@@ -384,8 +462,9 @@ def test_account_default_is_2017_until_the_cli_changes_it_on_the_running_server(
     assert answering("2017-09-18") == "2021-04-19"
     assert answering("2022-05-10") == "2022-05-10"
 
-    refused = world.service.cli("accounts", "update", world.switch_name, "--api-version",
-                                "2026-11-19", check=False)
+    refused = world.service.cli(
+        "accounts", "update", world.switch_name, "--api-version", "2026-11-19", check=False
+    )
     assert refused.returncode != 0
     assert answering() == "2021-04-19"
 
@@ -403,8 +482,13 @@ def test_the_other_collection_is_404_in_every_method(world: World, version: str)
     headers = {"Content-Type": JSONAPI, **version_header(version)}
     body = json.dumps({"data": {"type": v.other_collection, "attributes": {}}}).encode()
     before = total_exports(world.main)
-    for method, path in [("GET", other), ("POST", other), ("GET", f"{other}/{export_id}"),
-                         ("PATCH", f"{other}/{export_id}"), ("DELETE", f"{other}/{export_id}")]:
+    for method, path in [
+        ("GET", other),
+        ("POST", other),
+        ("GET", f"{other}/{export_id}"),
+        ("PATCH", f"{other}/{export_id}"),
+        ("DELETE", f"{other}/{export_id}"),
+    ]:
         response = world.main.request(method, path, content=body, headers=headers)
         error = assert_error(response, 404, code="404")
         assert version in error["detail"] and v.collection in error["detail"], error
@@ -444,9 +528,17 @@ class Case:
         return VERSIONS[self.version].files[self.kind]
 
 
-CASE_IDS = ["2017-09-18", "2021-04-19", "2021-12-15/cdr_in", "2021-12-15/cdr_out",
-            "2022-05-10/cdr_in", "2022-05-10/cdr_out", "2026-04-16/cdr_in",
-            "2026-04-16/cdr_out", "2026-04-16/cdr_out/voice_out_trunk_id"]
+CASE_IDS = [
+    "2017-09-18",
+    "2021-04-19",
+    "2021-12-15/cdr_in",
+    "2021-12-15/cdr_out",
+    "2022-05-10/cdr_in",
+    "2022-05-10/cdr_out",
+    "2026-04-16/cdr_in",
+    "2026-04-16/cdr_out",
+    "2026-04-16/cdr_out/voice_out_trunk_id",
+]
 
 
 def in_month(year_month: tuple[int, int]) -> Callable[[dict], bool]:
@@ -469,72 +561,125 @@ def build_cases(world: World) -> dict[str, Case]:
 
     return {
         "2017-09-18": Case(
-            "2017-09-18", "cdr_in", {"filters": {"year": y1, "month": m1}},
-            {"year": str(y1), "month": str(m1)}, None, month_in(M1),
+            "2017-09-18",
+            "cdr_in",
+            {"filters": {"year": y1, "month": m1}},
+            {"year": str(y1), "month": str(m1)},
+            None,
+            month_in(M1),
         ),
         "2021-04-19": Case(
-            "2021-04-19", "cdr_in",
-            {"filters": {"year": str(y1), "month": f"{m1:02d}", "did_number": did},
-             "callback_url": CALLBACK, "callback_method": "GET"},
-            {"year": str(y1), "month": f"{m1:02d}", "did_number": did}, "get",
+            "2021-04-19",
+            "cdr_in",
+            {
+                "filters": {"year": str(y1), "month": f"{m1:02d}", "did_number": did},
+                "callback_url": CALLBACK,
+                "callback_method": "GET",
+            },
+            {"year": str(y1), "month": f"{m1:02d}", "did_number": did},
+            "get",
             month_in(M1, did),
         ),
         "2021-12-15/cdr_in": Case(  # callback_url alone: the method is POST
-            "2021-12-15", "cdr_in",
-            {"export_type": "cdr_in", "filters": {"year": y1, "month": m1},
-             "callback_url": CALLBACK},
-            {"year": str(y1), "month": str(m1)}, "post", month_in(M1),
+            "2021-12-15",
+            "cdr_in",
+            {
+                "export_type": "cdr_in",
+                "filters": {"year": y1, "month": m1},
+                "callback_url": CALLBACK,
+            },
+            {"year": str(y1), "month": str(m1)},
+            "post",
+            month_in(M1),
         ),
         "2021-12-15/cdr_out": Case(
-            "2021-12-15", "cdr_out",
+            "2021-12-15",
+            "cdr_out",
             {"export_type": "cdr_out", "filters": {"year": y1, "month": m1, "day": day}},
-            {"year": str(y1), "month": str(m1), "day": str(day)}, None,
+            {"year": str(y1), "month": str(m1), "day": str(day)},
+            None,
             lambda r: r["time_start"].date() == datetime(y1, m1, day).date(),
         ),
         "2022-05-10/cdr_in": Case(
-            "2022-05-10", "cdr_in",
-            {"export_type": "cdr_in", "filters": {"year": y2, "month": m2,
-                                                  "did_number": other_did},
-             "callback_url": CALLBACK, "callback_method": "POST"},
-            {"year": str(y2), "month": str(m2), "did_number": other_did}, "post",
+            "2022-05-10",
+            "cdr_in",
+            {
+                "export_type": "cdr_in",
+                "filters": {"year": y2, "month": m2, "did_number": other_did},
+                "callback_url": CALLBACK,
+                "callback_method": "POST",
+            },
+            {"year": str(y2), "month": str(m2), "did_number": other_did},
+            "post",
             month_in(M2, other_did),
         ),
         "2022-05-10/cdr_out": Case(
-            "2022-05-10", "cdr_out",
-            {"export_type": "cdr_out",
-             "filters": {"year": y1, "month": m1, "voice_out_trunk.id": trunk}},
-            {"year": str(y1), "month": str(m1), "voice_out_trunk.id": trunk}, None,
+            "2022-05-10",
+            "cdr_out",
+            {
+                "export_type": "cdr_out",
+                "filters": {"year": y1, "month": m1, "voice_out_trunk.id": trunk},
+            },
+            {"year": str(y1), "month": str(m1), "voice_out_trunk.id": trunk},
+            None,
             lambda r: in_month(M1)(r) and r["voice_out_trunk_id"] == trunk,
         ),
         "2026-04-16/cdr_in": Case(
-            "2026-04-16", "cdr_in",
-            {"export_type": "cdr_in",
-             "filters": {"from": f"{ymd(M1, 3)}T08:30:00+02:00", "to": f"{ymd(M1, 20)} 00:00:00",
-                         "did_number": did},
-             "callback_url": CALLBACK, "callback_method": "get",
-             "external_reference_id": "r" * 100},
-            {"from": f"{ymd(M1, 3)} 06:30:00", "to": f"{ymd(M1, 20)} 00:00:00",
-             "did_number": did}, "get",
+            "2026-04-16",
+            "cdr_in",
+            {
+                "export_type": "cdr_in",
+                "filters": {
+                    "from": f"{ymd(M1, 3)}T08:30:00+02:00",
+                    "to": f"{ymd(M1, 20)} 00:00:00",
+                    "did_number": did,
+                },
+                "callback_url": CALLBACK,
+                "callback_method": "get",
+                "external_reference_id": "r" * 100,
+            },
+            {"from": f"{ymd(M1, 3)} 06:30:00", "to": f"{ymd(M1, 20)} 00:00:00", "did_number": did},
+            "get",
             lambda r: start <= r["time_start"] < end and r["did_number"] == did,
         ),
         "2026-04-16/cdr_out": Case(  # a trunk id in capitals matches; it is echoed as sent
-            "2026-04-16", "cdr_out",
-            {"export_type": "cdr_out",
-             "filters": {"from": f"{ymd(M1, 10)}T00:00:00Z", "to": f"{ymd(M1, 25)}T12:00:00",
-                         "voice_out_trunk.id": trunk2.upper()},
-             "callback_url": CALLBACK},
-            {"from": f"{ymd(M1, 10)} 00:00:00", "to": f"{ymd(M1, 25)} 12:00:00",
-             "voice_out_trunk.id": trunk2.upper()}, "post",
+            "2026-04-16",
+            "cdr_out",
+            {
+                "export_type": "cdr_out",
+                "filters": {
+                    "from": f"{ymd(M1, 10)}T00:00:00Z",
+                    "to": f"{ymd(M1, 25)}T12:00:00",
+                    "voice_out_trunk.id": trunk2.upper(),
+                },
+                "callback_url": CALLBACK,
+            },
+            {
+                "from": f"{ymd(M1, 10)} 00:00:00",
+                "to": f"{ymd(M1, 25)} 12:00:00",
+                "voice_out_trunk.id": trunk2.upper(),
+            },
+            "post",
             lambda r: start2 <= r["time_start"] < end2 and r["voice_out_trunk_id"] == trunk2,
         ),
         # The TypeScript SDK's spelling of the trunk filter: echoed as voice_out_trunk.id.
         "2026-04-16/cdr_out/voice_out_trunk_id": Case(
-            "2026-04-16", "cdr_out",
-            {"export_type": "cdr_out",
-             "filters": {"from": f"{ymd(M1, 1)} 00:00:00", "to": f"{ymd(M1, 28)} 00:00:00",
-                         "voice_out_trunk_id": trunk}},
-            {"from": f"{ymd(M1, 1)} 00:00:00", "to": f"{ymd(M1, 28)} 00:00:00",
-             "voice_out_trunk.id": trunk}, None,
+            "2026-04-16",
+            "cdr_out",
+            {
+                "export_type": "cdr_out",
+                "filters": {
+                    "from": f"{ymd(M1, 1)} 00:00:00",
+                    "to": f"{ymd(M1, 28)} 00:00:00",
+                    "voice_out_trunk_id": trunk,
+                },
+            },
+            {
+                "from": f"{ymd(M1, 1)} 00:00:00",
+                "to": f"{ymd(M1, 28)} 00:00:00",
+                "voice_out_trunk.id": trunk,
+            },
+            None,
             lambda r: start3 <= r["time_start"] < end3 and r["voice_out_trunk_id"] == trunk,
         ),
     }
@@ -553,16 +698,18 @@ def made(world: World) -> dict[str, Made]:
     """The file cases, all created first and then awaited: the workers make them together."""
     cases = build_cases(world)
     assert list(cases) == CASE_IDS
-    responses = {key: create(world.main, case.version, case.attributes)
-                 for key, case in cases.items()}
+    responses = {
+        key: create(world.main, case.version, case.attributes) for key, case in cases.items()
+    }
     result = {}
     for key, case in cases.items():
         export_id = created_data(responses[key], case.version)["id"]
         calls = world.inbound if case.kind == "cdr_in" else world.outbound
         expected = [r for r in calls if case.selects(r)]
         assert expected, key  # a case selecting nothing would prove little
-        result[key] = Made(case, responses[key], wait_done(world.main, case.version, export_id),
-                           expected)
+        result[key] = Made(
+            case, responses[key], wait_done(world.main, case.version, export_id), expected
+        )
     return result
 
 
@@ -574,15 +721,21 @@ def expected_resource(made: Made, reader: str, base_url: str, *, completed: bool
         "filters": case.echo,
         "status": r.status("completed" if completed else "pending"),
         "created_at": data["attributes"]["created_at"],
-        "url": (f"{base_url}/v3/{r.collection}/{file_name(made)}{case.format.suffix}"
-                if completed else None),
+        "url": (
+            f"{base_url}/v3/{r.collection}/{file_name(made)}{case.format.suffix}"
+            if completed
+            else None
+        ),
         "callback_url": CALLBACK if case.method else None,
         "callback_method": r.method(case.method),
         "export_type": case.kind,
         "external_reference_id": case.attributes.get("external_reference_id"),
     }
-    return {"id": data["id"], "type": r.collection,
-            "attributes": {name: values[name] for name in r.attributes}}
+    return {
+        "id": data["id"],
+        "type": r.collection,
+        "attributes": {name: values[name] for name in r.attributes},
+    }
 
 
 def file_name(made: Made) -> str:
@@ -614,8 +767,12 @@ def test_completed_export_has_the_versions_status_and_url(
     base = world.service.base_url
     assert m.completed == expected_resource(m, version.name, base, completed=True)
     url = m.completed["attributes"]["url"]
-    assert re.fullmatch(re.escape(f"{base}/v3/{version.collection}/") + UUID.pattern
-                        + re.escape(m.case.format.suffix), url), url
+    assert re.fullmatch(
+        re.escape(f"{base}/v3/{version.collection}/")
+        + UUID.pattern
+        + re.escape(m.case.format.suffix),
+        url,
+    ), url
     assert m.completed["id"] not in url
 
 
@@ -690,16 +847,19 @@ def test_file_has_the_versions_format_and_the_selected_calls(
 def test_outbound_trunk_filter_keeps_only_that_trunks_calls(
     world: World, made: dict[str, Made]
 ) -> None:
-    for key in ("2022-05-10/cdr_out", "2026-04-16/cdr_out",
-                "2026-04-16/cdr_out/voice_out_trunk_id"):
+    for key in (
+        "2022-05-10/cdr_out",
+        "2026-04-16/cdr_out",
+        "2026-04-16/cdr_out/voice_out_trunk_id",
+    ):
         m = made[key]
         trunk = m.case.echo["voice_out_trunk.id"].lower()
-        header, *rows = csv_rows(download(world.main, m.completed["attributes"]["url"]).content,
-                                 m.case.format)
+        header, *rows = csv_rows(
+            download(world.main, m.completed["attributes"]["url"]).content, m.case.format
+        )
         column = header.index("Voice OUT Trunk")
         assert {row[column] for row in rows} == {dict(world.trunks)[trunk]}, key
-        others = [r for r in world.outbound
-                  if r["voice_out_trunk_id"] != trunk and in_month(M1)(r)]
+        others = [r for r in world.outbound if r["voice_out_trunk_id"] != trunk and in_month(M1)(r)]
         assert others  # the month has calls of other trunks, left out
 
 
@@ -729,9 +889,14 @@ def test_file_keeps_its_version_whichever_version_reads_it(
 @pytest.fixture(scope="module")
 def patched(world: World) -> str:
     """A 2026-04-16 export of the main account for the PATCH tests."""
-    response = create(world.main, "2026-04-16", {
-        **valid_attributes("2026-04-16", "cdr_out"), "external_reference_id": "first",
-    })
+    response = create(
+        world.main,
+        "2026-04-16",
+        {
+            **valid_attributes("2026-04-16", "cdr_out"),
+            "external_reference_id": "first",
+        },
+    )
     return created_data(response, "2026-04-16")["id"]
 
 
@@ -747,8 +912,7 @@ def test_patch_sets_and_clears_the_external_reference_id(
     before = shown_data(show(world.main, "2026-04-16", patched), "2026-04-16")
     for value in (f"{method}-ref", "x" * 100, "", None):
         data = {"id": patched, "type": "exports", "attributes": {"external_reference_id": value}}
-        answered = shown_data(update(world.main, "2026-04-16", patched, data, method),
-                              "2026-04-16")
+        answered = shown_data(update(world.main, "2026-04-16", patched, data, method), "2026-04-16")
         assert list(answered["attributes"]) == list(VERSIONS["2026-04-16"].attributes)
         assert answered["attributes"]["external_reference_id"] == value
         for name in ("created_at", "filters", "export_type", "callback_url", "callback_method"):
@@ -761,8 +925,9 @@ def test_patch_sets_and_clears_the_external_reference_id(
 
 
 def test_patch_reaches_exports_of_older_versions(world: World) -> None:
-    old = created_data(create(world.main, "2022-05-10", valid_attributes("2022-05-10")),
-                       "2022-05-10")
+    old = created_data(
+        create(world.main, "2022-05-10", valid_attributes("2022-05-10")), "2022-05-10"
+    )
     data = {"id": old["id"], "type": "exports", "attributes": {"external_reference_id": "old"}}
     answered = shown_data(update(world.main, "2026-04-16", old["id"], data), "2026-04-16")
     assert answered["attributes"]["external_reference_id"] == "old"
@@ -774,43 +939,76 @@ def test_patch_reaches_exports_of_older_versions(world: World) -> None:
 @pytest.mark.parametrize(
     ("data", "status", "pointer"),
     [
-        ({"attributes": {"external_reference_id": "y" * 101}}, 422,
-         "/data/attributes/external_reference_id"),
-        ({"attributes": {"external_reference_id": 5}}, 422,
-         "/data/attributes/external_reference_id"),
-        ({"attributes": {"external_reference_id": ["a"]}}, 422,
-         "/data/attributes/external_reference_id"),
+        (
+            {"attributes": {"external_reference_id": "y" * 101}},
+            422,
+            "/data/attributes/external_reference_id",
+        ),
+        (
+            {"attributes": {"external_reference_id": 5}},
+            422,
+            "/data/attributes/external_reference_id",
+        ),
+        (
+            {"attributes": {"external_reference_id": ["a"]}},
+            422,
+            "/data/attributes/external_reference_id",
+        ),
         ({"attributes": {"status": "completed"}}, 422, "/data/attributes/status"),
-        ({"attributes": {"filters": {"from": "2026-01-01 00:00:00"}}}, 422,
-         "/data/attributes/filters"),
+        (
+            {"attributes": {"filters": {"from": "2026-01-01 00:00:00"}}},
+            422,
+            "/data/attributes/filters",
+        ),
         ({"attributes": {"export_type": "cdr_in"}}, 422, "/data/attributes/export_type"),
         ({"attributes": {"callback_url": CALLBACK}}, 422, "/data/attributes/callback_url"),
         ({"attributes": {"callback_method": "get"}}, 422, "/data/attributes/callback_method"),
         ({"attributes": {"url": "http://x.test/a.csv.gz"}}, 422, "/data/attributes/url"),
-        ({"attributes": {"created_at": "2026-01-01T00:00:00.000Z"}}, 422,
-         "/data/attributes/created_at"),
-        ({"attributes": {"external_reference_id": "z", "status": "pending"}}, 422,
-         "/data/attributes/status"),
+        (
+            {"attributes": {"created_at": "2026-01-01T00:00:00.000Z"}},
+            422,
+            "/data/attributes/created_at",
+        ),
+        (
+            {"attributes": {"external_reference_id": "z", "status": "pending"}},
+            422,
+            "/data/attributes/status",
+        ),
         ({"id": str(uuid.uuid4())}, 409, "/data/id"),
         ({"id": None}, 409, "/data/id"),
         ({"type": "cdr_exports"}, 409, "/data/type"),
         ({"id": ...}, 400, "/data/id"),  # no id member
     ],
-    ids=["ref-101-chars", "ref-number", "ref-list", "status", "filters", "export_type",
-         "callback_url", "callback_method", "url", "created_at", "ref-and-status",
-         "id-mismatch", "id-null", "type", "id-missing"],
+    ids=[
+        "ref-101-chars",
+        "ref-number",
+        "ref-list",
+        "status",
+        "filters",
+        "export_type",
+        "callback_url",
+        "callback_method",
+        "url",
+        "created_at",
+        "ref-and-status",
+        "id-mismatch",
+        "id-null",
+        "type",
+        "id-missing",
+    ],
 )
-def test_patch_refusals(
-    world: World, patched: str, data: dict, status: int, pointer: str
-) -> None:
-    data_object = {"id": patched, "type": "exports",
-                   "attributes": {"external_reference_id": "unchanged?"}, **data}
+def test_patch_refusals(world: World, patched: str, data: dict, status: int, pointer: str) -> None:
+    data_object = {
+        "id": patched,
+        "type": "exports",
+        "attributes": {"external_reference_id": "unchanged?"},
+        **data,
+    }
     if data_object["id"] is ...:
         del data_object["id"]
     set_to = {"id": patched, "type": "exports", "attributes": {"external_reference_id": "kept"}}
     shown_data(update(world.main, "2026-04-16", patched, set_to), "2026-04-16")
-    assert_error(update(world.main, "2026-04-16", patched, data_object), status,
-                 pointer=pointer)
+    assert_error(update(world.main, "2026-04-16", patched, data_object), status, pointer=pointer)
     assert reference_of(world.main, patched) == "kept"
 
 
@@ -882,130 +1080,312 @@ def _f(*keys: str) -> list[str]:
 A = "/data/attributes"
 BAD_CREATES = [
     # 2017-09-18 / 2021-04-19: inbound only, year/month[/did_number], callbacks from 2021-04-19
-    *[_bad(v, "day", {"filters": _month_filters(day=1)}, *_f("day"))
-      for v in ("2017-09-18", "2021-04-19")],
-    *[_bad(v, "from-to", {"filters": _range_filters()}, *_f("from", "to", "year", "month"))
-      for v in ("2017-09-18", "2021-04-19")],
-    _bad("2021-04-19", "trunk", {"filters": _month_filters(**{"voice_out_trunk.id": TRUNK})},
-         *_f("voice_out_trunk.id")),
-    _bad("2021-04-19", "method-lowercase",
-         {"filters": _month_filters(), "callback_url": CALLBACK, "callback_method": "post"},
-         f"{A}/callback_method"),
-    _bad("2021-04-19", "method-put",
-         {"filters": _month_filters(), "callback_url": CALLBACK, "callback_method": "PUT"},
-         f"{A}/callback_method"),
-    _bad("2021-04-19", "method-without-url",
-         {"filters": _month_filters(), "callback_method": "GET"}, f"{A}/callback_url"),
-    _bad("2021-04-19", "url-not-http", {"filters": _month_filters(), "callback_url": "ftp://x"},
-         f"{A}/callback_url"),
+    *[
+        _bad(v, "day", {"filters": _month_filters(day=1)}, *_f("day"))
+        for v in ("2017-09-18", "2021-04-19")
+    ],
+    *[
+        _bad(v, "from-to", {"filters": _range_filters()}, *_f("from", "to", "year", "month"))
+        for v in ("2017-09-18", "2021-04-19")
+    ],
+    _bad(
+        "2021-04-19",
+        "trunk",
+        {"filters": _month_filters(**{"voice_out_trunk.id": TRUNK})},
+        *_f("voice_out_trunk.id"),
+    ),
+    _bad(
+        "2021-04-19",
+        "method-lowercase",
+        {"filters": _month_filters(), "callback_url": CALLBACK, "callback_method": "post"},
+        f"{A}/callback_method",
+    ),
+    _bad(
+        "2021-04-19",
+        "method-put",
+        {"filters": _month_filters(), "callback_url": CALLBACK, "callback_method": "PUT"},
+        f"{A}/callback_method",
+    ),
+    _bad(
+        "2021-04-19",
+        "method-without-url",
+        {"filters": _month_filters(), "callback_method": "GET"},
+        f"{A}/callback_url",
+    ),
+    _bad(
+        "2021-04-19",
+        "url-not-http",
+        {"filters": _month_filters(), "callback_url": "ftp://x"},
+        f"{A}/callback_url",
+    ),
     # 2021-12-15 / 2022-05-10: export_type required; cdr_in year/month[/did_number], cdr_out
     # year/month[/day][/voice_out_trunk.id]
-    *[p for v in MONTH_TYPED for p in [
-        _bad(v, "no-export-type", {"filters": _month_filters()}, f"{A}/export_type"),
-        _bad(v, "export-type-null", {"export_type": None, "filters": _month_filters()},
-             f"{A}/export_type"),
-        _bad(v, "export-type-capitals", {"export_type": "CDR_IN", "filters": _month_filters()},
-             f"{A}/export_type"),
-        _bad(v, "export-type-sms", {"export_type": "sms_in", "filters": _month_filters()},
-             f"{A}/export_type"),
-        _bad(v, "export-type-number", {"export_type": 1, "filters": _month_filters()},
-             f"{A}/export_type"),
-        _bad(v, "no-filters", {"export_type": "cdr_out"}, f"{A}/filters"),
-        _bad(v, "in-day", {"export_type": "cdr_in", "filters": _month_filters(day=1)},
-             *_f("day")),
-        _bad(v, "in-trunk",
-             {"export_type": "cdr_in",
-              "filters": _month_filters(**{"voice_out_trunk.id": TRUNK})},
-             *_f("voice_out_trunk.id")),
-        _bad(v, "out-did", {"export_type": "cdr_out",
-                            "filters": _month_filters(did_number="441234567890")},
-             *_f("did_number")),
-        _bad(v, "out-no-year", {"export_type": "cdr_out", "filters": {"month": M1[1]}},
-             *_f("year")),
-        _bad(v, "out-no-month", {"export_type": "cdr_out", "filters": {"year": M1[0]}},
-             *_f("month")),
-        _bad(v, "out-day-0", {"export_type": "cdr_out", "filters": _month_filters(day=0)},
-             *_f("day")),
-        _bad(v, "out-day-past-month-end",
-             {"export_type": "cdr_out", "filters": _month_filters(day=DAYS_IN_M1 + 1)},
-             *_f("day")),
-        _bad(v, "out-day-word", {"export_type": "cdr_out", "filters": _month_filters(day="x")},
-             *_f("day")),
-        _bad(v, "out-bad-trunk",
-             {"export_type": "cdr_out",
-              "filters": _month_filters(**{"voice_out_trunk.id": "trunk-1"})},
-             *_f("voice_out_trunk.id")),
-        _bad(v, "out-from-to", {"export_type": "cdr_out", "filters": _range_filters()},
-             *_f("from", "to", "year", "month")),
-        _bad(v, "out-month-outside-window",
-             {"export_type": "cdr_out",
-              "filters": dict(zip(("year", "month"), month_back(3), strict=True))},
-             FILTERS),
-        _bad(v, "method-lowercase",
-             {"export_type": "cdr_in", "filters": _month_filters(), "callback_url": CALLBACK,
-              "callback_method": "get"}, f"{A}/callback_method"),
-        _bad(v, "method-without-url",
-             {"export_type": "cdr_in", "filters": _month_filters(), "callback_method": "POST"},
-             f"{A}/callback_url"),
-    ]],
+    *[
+        p
+        for v in MONTH_TYPED
+        for p in [
+            _bad(v, "no-export-type", {"filters": _month_filters()}, f"{A}/export_type"),
+            _bad(
+                v,
+                "export-type-null",
+                {"export_type": None, "filters": _month_filters()},
+                f"{A}/export_type",
+            ),
+            _bad(
+                v,
+                "export-type-capitals",
+                {"export_type": "CDR_IN", "filters": _month_filters()},
+                f"{A}/export_type",
+            ),
+            _bad(
+                v,
+                "export-type-sms",
+                {"export_type": "sms_in", "filters": _month_filters()},
+                f"{A}/export_type",
+            ),
+            _bad(
+                v,
+                "export-type-number",
+                {"export_type": 1, "filters": _month_filters()},
+                f"{A}/export_type",
+            ),
+            _bad(v, "no-filters", {"export_type": "cdr_out"}, f"{A}/filters"),
+            _bad(
+                v, "in-day", {"export_type": "cdr_in", "filters": _month_filters(day=1)}, *_f("day")
+            ),
+            _bad(
+                v,
+                "in-trunk",
+                {
+                    "export_type": "cdr_in",
+                    "filters": _month_filters(**{"voice_out_trunk.id": TRUNK}),
+                },
+                *_f("voice_out_trunk.id"),
+            ),
+            _bad(
+                v,
+                "out-did",
+                {"export_type": "cdr_out", "filters": _month_filters(did_number="441234567890")},
+                *_f("did_number"),
+            ),
+            _bad(
+                v,
+                "out-no-year",
+                {"export_type": "cdr_out", "filters": {"month": M1[1]}},
+                *_f("year"),
+            ),
+            _bad(
+                v,
+                "out-no-month",
+                {"export_type": "cdr_out", "filters": {"year": M1[0]}},
+                *_f("month"),
+            ),
+            _bad(
+                v,
+                "out-day-0",
+                {"export_type": "cdr_out", "filters": _month_filters(day=0)},
+                *_f("day"),
+            ),
+            _bad(
+                v,
+                "out-day-past-month-end",
+                {"export_type": "cdr_out", "filters": _month_filters(day=DAYS_IN_M1 + 1)},
+                *_f("day"),
+            ),
+            _bad(
+                v,
+                "out-day-word",
+                {"export_type": "cdr_out", "filters": _month_filters(day="x")},
+                *_f("day"),
+            ),
+            _bad(
+                v,
+                "out-bad-trunk",
+                {
+                    "export_type": "cdr_out",
+                    "filters": _month_filters(**{"voice_out_trunk.id": "trunk-1"}),
+                },
+                *_f("voice_out_trunk.id"),
+            ),
+            _bad(
+                v,
+                "out-from-to",
+                {"export_type": "cdr_out", "filters": _range_filters()},
+                *_f("from", "to", "year", "month"),
+            ),
+            _bad(
+                v,
+                "out-month-outside-window",
+                {
+                    "export_type": "cdr_out",
+                    "filters": dict(zip(("year", "month"), month_back(3), strict=True)),
+                },
+                FILTERS,
+            ),
+            _bad(
+                v,
+                "method-lowercase",
+                {
+                    "export_type": "cdr_in",
+                    "filters": _month_filters(),
+                    "callback_url": CALLBACK,
+                    "callback_method": "get",
+                },
+                f"{A}/callback_method",
+            ),
+            _bad(
+                v,
+                "method-without-url",
+                {"export_type": "cdr_in", "filters": _month_filters(), "callback_method": "POST"},
+                f"{A}/callback_url",
+            ),
+        ]
+    ],
     # 2026-04-16: from/to required, [from, to) inside the window, did_number / trunk
-    *[_bad("2026-04-16", f"{kind}-year-month", {"export_type": kind, "filters": _month_filters()},
-           *_f("year", "month"), FILTERS) for kind in ("cdr_in", "cdr_out")],
+    *[
+        _bad(
+            "2026-04-16",
+            f"{kind}-year-month",
+            {"export_type": kind, "filters": _month_filters()},
+            *_f("year", "month"),
+            FILTERS,
+        )
+        for kind in ("cdr_in", "cdr_out")
+    ],
     _bad("2026-04-16", "no-export-type", {"filters": _range_filters()}, f"{A}/export_type"),
-    _bad("2026-04-16", "export-type-sms", {"export_type": "sms_out", "filters": _range_filters()},
-         f"{A}/export_type"),
+    _bad(
+        "2026-04-16",
+        "export-type-sms",
+        {"export_type": "sms_out", "filters": _range_filters()},
+        f"{A}/export_type",
+    ),
     # A blank (or absent) from or to: DIDWW's recorded error, on filters itself.
-    _bad("2026-04-16", "no-from", {"export_type": "cdr_in",
-                                   "filters": {"to": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
-    _bad("2026-04-16", "no-to", {"export_type": "cdr_out",
-                                 "filters": {"from": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
+    _bad(
+        "2026-04-16",
+        "no-from",
+        {"export_type": "cdr_in", "filters": {"to": f"{ymd(M1, 2)} 00:00:00"}},
+        FILTERS,
+    ),
+    _bad(
+        "2026-04-16",
+        "no-to",
+        {"export_type": "cdr_out", "filters": {"from": f"{ymd(M1, 2)} 00:00:00"}},
+        FILTERS,
+    ),
     _bad("2026-04-16", "empty-filters", {"export_type": "cdr_out", "filters": {}}, FILTERS),
-    _bad("2026-04-16", "to-equals-from",
-         {"export_type": "cdr_in", "filters": _range_filters(to=f"{ymd(M1, 1)} 00:00:00")},
-         *_f("to")),
-    _bad("2026-04-16", "to-equals-from-other-forms",
-         {"export_type": "cdr_in", "filters": {"from": f"{ymd(M1, 1)}T02:00:00+02:00",
-                                               "to": f"{ymd(M1, 1)} 00:00:00"}},
-         *_f("to")),
-    _bad("2026-04-16", "to-before-from",
-         {"export_type": "cdr_out",
-          "filters": {"from": f"{ymd(M1, 2)} 00:00:00", "to": f"{ymd(M1, 1)} 23:59:59"}},
-         *_f("to")),
-    _bad("2026-04-16", "from-before-window",
-         {"export_type": "cdr_in",
-          "filters": {"from": BEFORE_WINDOW, "to": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
-    _bad("2026-04-16", "from-before-window-by-offset",
-         {"export_type": "cdr_in",
-          "filters": {"from": f"{OLDEST_START:%Y-%m-%d}T00:00:00+01:00",
-                      "to": f"{ymd(M1, 2)} 00:00:00"}}, FILTERS),
-    _bad("2026-04-16", "from-in-the-future",
-         {"export_type": "cdr_out",
-          "filters": {"from": f"{FUTURE:%Y-%m-%d %H:%M:%S}",
-                      "to": f"{FUTURE + timedelta(days=1):%Y-%m-%d %H:%M:%S}"}}, FILTERS),
-    _bad("2026-04-16", "in-trunk",
-         {"export_type": "cdr_in", "filters": _range_filters(**{"voice_out_trunk.id": TRUNK})},
-         *_f("voice_out_trunk.id")),
-    _bad("2026-04-16", "out-did",
-         {"export_type": "cdr_out", "filters": _range_filters(did_number="441234567890")},
-         *_f("did_number")),
-    _bad("2026-04-16", "out-day", {"export_type": "cdr_out", "filters": _range_filters(day=1)},
-         *_f("day")),
-    _bad("2026-04-16", "in-bad-did",
-         {"export_type": "cdr_in", "filters": _range_filters(did_number="+4412")},
-         *_f("did_number")),
-    *[_bad("2026-04-16", f"method-{method}",
-           {"export_type": "cdr_in", "filters": _range_filters(), "callback_url": CALLBACK,
-            "callback_method": method}, f"{A}/callback_method")
-      for method in ("POST", "GET", "Post", "put", "")],
-    _bad("2026-04-16", "method-without-url",
-         {"export_type": "cdr_in", "filters": _range_filters(), "callback_method": "post"},
-         f"{A}/callback_url"),
-    _bad("2026-04-16", "reference-101-chars",
-         {"export_type": "cdr_in", "filters": _range_filters(),
-          "external_reference_id": "r" * 101}, f"{A}/external_reference_id"),
-    _bad("2026-04-16", "reference-number",
-         {"export_type": "cdr_in", "filters": _range_filters(), "external_reference_id": 7},
-         f"{A}/external_reference_id"),
+    _bad(
+        "2026-04-16",
+        "to-equals-from",
+        {"export_type": "cdr_in", "filters": _range_filters(to=f"{ymd(M1, 1)} 00:00:00")},
+        *_f("to"),
+    ),
+    _bad(
+        "2026-04-16",
+        "to-equals-from-other-forms",
+        {
+            "export_type": "cdr_in",
+            "filters": {"from": f"{ymd(M1, 1)}T02:00:00+02:00", "to": f"{ymd(M1, 1)} 00:00:00"},
+        },
+        *_f("to"),
+    ),
+    _bad(
+        "2026-04-16",
+        "to-before-from",
+        {
+            "export_type": "cdr_out",
+            "filters": {"from": f"{ymd(M1, 2)} 00:00:00", "to": f"{ymd(M1, 1)} 23:59:59"},
+        },
+        *_f("to"),
+    ),
+    _bad(
+        "2026-04-16",
+        "from-before-window",
+        {
+            "export_type": "cdr_in",
+            "filters": {"from": BEFORE_WINDOW, "to": f"{ymd(M1, 2)} 00:00:00"},
+        },
+        FILTERS,
+    ),
+    _bad(
+        "2026-04-16",
+        "from-before-window-by-offset",
+        {
+            "export_type": "cdr_in",
+            "filters": {
+                "from": f"{OLDEST_START:%Y-%m-%d}T00:00:00+01:00",
+                "to": f"{ymd(M1, 2)} 00:00:00",
+            },
+        },
+        FILTERS,
+    ),
+    _bad(
+        "2026-04-16",
+        "from-in-the-future",
+        {
+            "export_type": "cdr_out",
+            "filters": {
+                "from": f"{FUTURE:%Y-%m-%d %H:%M:%S}",
+                "to": f"{FUTURE + timedelta(days=1):%Y-%m-%d %H:%M:%S}",
+            },
+        },
+        FILTERS,
+    ),
+    _bad(
+        "2026-04-16",
+        "in-trunk",
+        {"export_type": "cdr_in", "filters": _range_filters(**{"voice_out_trunk.id": TRUNK})},
+        *_f("voice_out_trunk.id"),
+    ),
+    _bad(
+        "2026-04-16",
+        "out-did",
+        {"export_type": "cdr_out", "filters": _range_filters(did_number="441234567890")},
+        *_f("did_number"),
+    ),
+    _bad(
+        "2026-04-16",
+        "out-day",
+        {"export_type": "cdr_out", "filters": _range_filters(day=1)},
+        *_f("day"),
+    ),
+    _bad(
+        "2026-04-16",
+        "in-bad-did",
+        {"export_type": "cdr_in", "filters": _range_filters(did_number="+4412")},
+        *_f("did_number"),
+    ),
+    *[
+        _bad(
+            "2026-04-16",
+            f"method-{method}",
+            {
+                "export_type": "cdr_in",
+                "filters": _range_filters(),
+                "callback_url": CALLBACK,
+                "callback_method": method,
+            },
+            f"{A}/callback_method",
+        )
+        for method in ("POST", "GET", "Post", "put", "")
+    ],
+    _bad(
+        "2026-04-16",
+        "method-without-url",
+        {"export_type": "cdr_in", "filters": _range_filters(), "callback_method": "post"},
+        f"{A}/callback_url",
+    ),
+    _bad(
+        "2026-04-16",
+        "reference-101-chars",
+        {"export_type": "cdr_in", "filters": _range_filters(), "external_reference_id": "r" * 101},
+        f"{A}/external_reference_id",
+    ),
+    _bad(
+        "2026-04-16",
+        "reference-number",
+        {"export_type": "cdr_in", "filters": _range_filters(), "external_reference_id": 7},
+        f"{A}/external_reference_id",
+    ),
 ]
 
 MALFORMED_TIMES = [
@@ -1025,11 +1405,18 @@ MALFORMED_TIMES = [
 ]
 for _n, _value in enumerate(MALFORMED_TIMES):
     BAD_CREATES += [
-        _bad("2026-04-16", f"from-malformed-{_n}",
-             {"export_type": "cdr_in", "filters": _range_filters(**{"from": _value})},
-             *_f("from")),
-        _bad("2026-04-16", f"to-malformed-{_n}",
-             {"export_type": "cdr_out", "filters": _range_filters(to=_value)}, *_f("to")),
+        _bad(
+            "2026-04-16",
+            f"from-malformed-{_n}",
+            {"export_type": "cdr_in", "filters": _range_filters(**{"from": _value})},
+            *_f("from"),
+        ),
+        _bad(
+            "2026-04-16",
+            f"to-malformed-{_n}",
+            {"export_type": "cdr_out", "filters": _range_filters(to=_value)},
+            *_f("to"),
+        ),
     ]
 
 
@@ -1068,8 +1455,7 @@ def test_blank_from_or_to_is_didwws_not_valid_error(
     response = create(world.refused, "2026-04-16", {"export_type": kind, "filters": filters})
     error = assert_error(response, 422, code="100", pointer=FILTERS)
     assert len(response.json()["errors"]) == 1, response.text
-    assert (error["title"], error["detail"]) == (f"{name} not valid",
-                                                 f"filters - {name} not valid")
+    assert (error["title"], error["detail"]) == (f"{name} not valid", f"filters - {name} not valid")
 
 
 @pytest.mark.parametrize(("version", "attributes", "pointers"), BAD_CREATES)
@@ -1084,9 +1470,14 @@ def test_bad_create_requests_are_422_with_pointers(
 
 
 def test_window_errors_name_the_window(world: World) -> None:
-    month = create(world.refused, "2022-05-10", {
-        "export_type": "cdr_in", "filters": dict(zip(("year", "month"), month_back(3),
-                                                     strict=True))})
+    month = create(
+        world.refused,
+        "2022-05-10",
+        {
+            "export_type": "cdr_in",
+            "filters": dict(zip(("year", "month"), month_back(3), strict=True)),
+        },
+    )
     assert "2 previous months" in assert_error(month, 422, pointer=FILTERS)["detail"]
     filters = {"from": BEFORE_WINDOW, "to": f"{ymd(M1, 1)} 00:00:00"}
     ranged = create(world.refused, "2026-04-16", {"export_type": "cdr_in", "filters": filters})
@@ -1096,14 +1487,20 @@ def test_window_errors_name_the_window(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("version", "name"),
-    [(version, name) for version in NAMES for name in OPTIONAL_WRITABLE
-     if name not in VERSIONS[version].attributes],
+    [
+        (version, name)
+        for version in NAMES
+        for name in OPTIONAL_WRITABLE
+        if name not in VERSIONS[version].attributes
+    ],
 )
-def test_attributes_a_version_does_not_have_are_422(
-    world: World, version: str, name: str
-) -> None:
-    values = {"callback_url": CALLBACK, "callback_method": "POST", "export_type": "cdr_in",
-              "external_reference_id": "ref"}
+def test_attributes_a_version_does_not_have_are_422(world: World, version: str, name: str) -> None:
+    values = {
+        "callback_url": CALLBACK,
+        "callback_method": "POST",
+        "export_type": "cdr_in",
+        "external_reference_id": "ref",
+    }
     attributes = {**valid_attributes(version), name: values[name]}
     before = total_exports(world.refused)
     response = create(world.refused, version, attributes)
@@ -1116,8 +1513,7 @@ def test_attributes_a_version_does_not_have_are_422(
 def test_the_other_versions_resource_type_is_409(world: World, version: str) -> None:
     v = VERSIONS[version]
     before = total_exports(world.refused)
-    response = create(world.refused, version, valid_attributes(version),
-                      type_=v.other_collection)
+    response = create(world.refused, version, valid_attributes(version), type_=v.other_collection)
     assert_error(response, 409, pointer="/data/type")
     assert total_exports(world.refused) == before
 
@@ -1128,20 +1524,32 @@ def test_the_other_versions_resource_type_is_409(world: World, version: str) -> 
 @pytest.mark.parametrize(
     ("sent", "echoed"),
     [
-        ((f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00"),
-         (f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00")),
-        ((f"{ymd(M1, 4)}T10:00:00", f"{ymd(M1, 5)}T00:00:00Z"),
-         (f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00")),
-        ((f"{ymd(M1, 4)}T10:00:00-05:30", f"{ymd(M1, 5)} 00:00:00+01:00"),
-         (f"{ymd(M1, 4)} 15:30:00", f"{ymd(M1, 4)} 23:00:00")),
+        (
+            (f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00"),
+            (f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00"),
+        ),
+        (
+            (f"{ymd(M1, 4)}T10:00:00", f"{ymd(M1, 5)}T00:00:00Z"),
+            (f"{ymd(M1, 4)} 10:00:00", f"{ymd(M1, 5)} 00:00:00"),
+        ),
+        (
+            (f"{ymd(M1, 4)}T10:00:00-05:30", f"{ymd(M1, 5)} 00:00:00+01:00"),
+            (f"{ymd(M1, 4)} 15:30:00", f"{ymd(M1, 4)} 23:00:00"),
+        ),
         # The oldest second of the window, and a range ending in the future.
-        ((f"{OLDEST_START:%Y-%m-%d %H:%M:%S}", f"{ymd(M0, 1)}T00:00:00Z"),
-         (f"{OLDEST_START:%Y-%m-%d %H:%M:%S}", f"{ymd(M0, 1)} 00:00:00")),
-        ((f"{ymd(M0, 1)} 00:00:00", f"{NOW + timedelta(days=40):%Y-%m-%d %H:%M:%S}"),
-         (f"{ymd(M0, 1)} 00:00:00", f"{NOW + timedelta(days=40):%Y-%m-%d %H:%M:%S}")),
+        (
+            (f"{OLDEST_START:%Y-%m-%d %H:%M:%S}", f"{ymd(M0, 1)}T00:00:00Z"),
+            (f"{OLDEST_START:%Y-%m-%d %H:%M:%S}", f"{ymd(M0, 1)} 00:00:00"),
+        ),
+        (
+            (f"{ymd(M0, 1)} 00:00:00", f"{NOW + timedelta(days=40):%Y-%m-%d %H:%M:%S}"),
+            (f"{ymd(M0, 1)} 00:00:00", f"{NOW + timedelta(days=40):%Y-%m-%d %H:%M:%S}"),
+        ),
         # One second is a range.
-        ((f"{ymd(M1, 1)} 00:00:00", f"{ymd(M1, 1)} 00:00:01"),
-         (f"{ymd(M1, 1)} 00:00:00", f"{ymd(M1, 1)} 00:00:01")),
+        (
+            (f"{ymd(M1, 1)} 00:00:00", f"{ymd(M1, 1)} 00:00:01"),
+            (f"{ymd(M1, 1)} 00:00:00", f"{ymd(M1, 1)} 00:00:01"),
+        ),
     ],
     ids=["didww-form", "iso-and-z", "offsets", "window-start", "to-in-the-future", "one-second"],
 )
@@ -1149,8 +1557,10 @@ def test_from_and_to_are_echoed_normalised_to_utc(
     world: World, sent: tuple[str, str], echoed: tuple[str, str]
 ) -> None:
     filters = {"from": sent[0], "to": sent[1]}
-    data = created_data(create(world.main, "2026-04-16",
-                               {"export_type": "cdr_in", "filters": filters}), "2026-04-16")
+    data = created_data(
+        create(world.main, "2026-04-16", {"export_type": "cdr_in", "filters": filters}),
+        "2026-04-16",
+    )
     assert data["attributes"]["filters"] == {"from": echoed[0], "to": echoed[1]}
 
 

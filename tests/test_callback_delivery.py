@@ -61,11 +61,13 @@ def serving(state: Endpoint) -> Iterator[Endpoint]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             query = urlsplit(self.path).query
-            params = dict(parse_qsl(body if self.command == "POST" else query,
-                                    keep_blank_values=True))
+            params = dict(
+                parse_qsl(body if self.command == "POST" else query, keep_blank_values=True)
+            )
             url = f"http://{self.headers['host']}{self.path}"
-            state.received.append(Received(self.command, url, params,
-                                           self.headers.get("x-didww-signature")))
+            state.received.append(
+                Received(self.command, url, params, self.headers.get("x-didww-signature"))
+            )
             status = state.answer(len(state.received))
             if status is None:
                 state.release.wait(60)
@@ -103,8 +105,9 @@ def _account(service: Service, version: str, secret: str | None = SECRET) -> str
     return key
 
 
-def _create(service: Service, key: str, version: str, callback_url: str,
-            method: str = "post") -> str:
+def _create(
+    service: Service, key: str, version: str, callback_url: str, method: str = "post"
+) -> str:
     """An export of this month, through ``version``'s own path and spellings."""
     year, month = time.gmtime()[:2]
     if version == "2026-04-16":
@@ -113,11 +116,16 @@ def _create(service: Service, key: str, version: str, callback_url: str,
     else:
         path, kind = "/v3/cdr_exports", {}
         filters, method = {"year": year, "month": month}, method.upper()
-    attributes = {**kind, "filters": filters, "callback_url": callback_url,
-                  "callback_method": method}
+    attributes = {
+        **kind,
+        "filters": filters,
+        "callback_url": callback_url,
+        "callback_method": method,
+    }
     with service.client(key) as client:
         response = client.post(
-            path, json={"data": {"type": path[4:], "attributes": attributes}},
+            path,
+            json={"data": {"type": path[4:], "attributes": attributes}},
             headers={"Content-Type": JSONAPI, "X-DIDWW-API-Version": version},
         )
     assert response.status_code == 201, response.text
@@ -135,7 +143,8 @@ def _attempts(service: Service, export_id: str) -> list:
         service,
         "SELECT d.status, d.attempts, a.status_code, a.error FROM callback_deliveries d "
         "LEFT JOIN callback_attempts a ON a.delivery_id = d.id WHERE d.export_id = :e "
-        "ORDER BY a.id", e=export_id,
+        "ORDER BY a.id",
+        e=export_id,
     )
 
 
@@ -159,10 +168,14 @@ def _assert_signed(received: Received, secret: str = SECRET) -> None:
     assert received.signature == sign(secret, received.url, received.params)
 
 
-@pytest.mark.parametrize(("version", "method"), [("2026-04-16", "post"), ("2026-04-16", "get"),
-                                                 ("2021-04-19", "post")])
+@pytest.mark.parametrize(
+    ("version", "method"), [("2026-04-16", "post"), ("2026-04-16", "get"), ("2021-04-19", "post")]
+)
 def test_completed_export_calls_back_signed_with_its_versions_payload(
-    make_service, endpoint: Endpoint, version: str, method: str  # type: ignore[no-untyped-def]
+    make_service,
+    endpoint: Endpoint,
+    version: str,
+    method: str,  # type: ignore[no-untyped-def]
 ) -> None:
     service = make_service(**FAST_CALLBACKS)
     key = _account(service, version)
@@ -184,7 +197,8 @@ def test_completed_export_calls_back_signed_with_its_versions_payload(
 
 
 def test_failing_endpoint_is_retried_until_it_recovers_every_attempt_recorded(
-    make_service, endpoint: Endpoint  # type: ignore[no-untyped-def]
+    make_service,
+    endpoint: Endpoint,  # type: ignore[no-untyped-def]
 ) -> None:
     endpoint.answer = lambda n: 503 if n <= 2 else 204
     service = make_service(**FAST_CALLBACKS)
@@ -193,7 +207,9 @@ def test_failing_endpoint_is_retried_until_it_recovers_every_attempt_recorded(
     export_id = _create(service, key, "2026-04-16", f"{endpoint.base}/flaky")
     rows = _wait_status(service, export_id, "delivered")
     assert [(code, error) for _, _, code, error in rows] == [
-        (503, "HTTP 503"), (503, "HTTP 503"), (204, None)
+        (503, "HTTP 503"),
+        (503, "HTTP 503"),
+        (204, None),
     ]
     assert len(endpoint.received) == 3
     for got in endpoint.received:
@@ -255,7 +271,8 @@ def test_no_secret_no_callback(make_service, endpoint: Endpoint) -> None:  # typ
 
 
 def test_a_hanging_endpoint_delays_neither_exports_nor_other_callbacks(
-    make_service, endpoint: Endpoint  # type: ignore[no-untyped-def]
+    make_service,
+    endpoint: Endpoint,  # type: ignore[no-untyped-def]
 ) -> None:
     endpoint.answer = lambda n: None if n == 1 else 200  # the first request hangs
     service = make_service(**FAST_CALLBACKS, CDREX_CALLBACK_TIMEOUT_SECONDS="30")
@@ -278,15 +295,15 @@ def test_a_hanging_endpoint_delays_neither_exports_nor_other_callbacks(
 
 
 def test_one_accounts_hanging_endpoints_leave_senders_for_other_accounts(
-    make_service, endpoint: Endpoint  # type: ignore[no-untyped-def]
+    make_service,
+    endpoint: Endpoint,  # type: ignore[no-untyped-def]
 ) -> None:
     # Four senders (the default); an account may hold half of them.
     service = make_service(**FAST_CALLBACKS, CDREX_CALLBACK_TIMEOUT_SECONDS="20")
     slow_key, other_key = _account(service, "2026-04-16"), _account(service, "2026-04-16")
     service.start()
     with serving(Endpoint(answer=lambda n: None)) as hanging:
-        slow = [_create(service, slow_key, "2026-04-16", f"{hanging.base}/hangs")
-                for _ in range(4)]
+        slow = [_create(service, slow_key, "2026-04-16", f"{hanging.base}/hangs") for _ in range(4)]
         for export_id in slow:  # every one of its callbacks is owed, and due
             _wait_until(lambda export_id=export_id: _attempts(service, export_id))
         hanging.wait_for(2)
@@ -325,11 +342,21 @@ def test_callback_url_must_be_a_url(make_service) -> None:  # type: ignore[no-un
     this_month = {"from": f"{year}-{month:02d}-01 00:00:00", "to": "2099-01-01 00:00:00"}
     with service.client(key) as client:
         for bad in ("ftp://example.com/x", "not a url", "http://", 42):
-            response = client.post("/v3/exports", headers={"Content-Type": JSONAPI}, json={
-                "data": {"type": "exports", "attributes": {
-                    "export_type": "cdr_in", "callback_url": bad, "callback_method": "post",
-                    "filters": this_month,
-                }}})
+            response = client.post(
+                "/v3/exports",
+                headers={"Content-Type": JSONAPI},
+                json={
+                    "data": {
+                        "type": "exports",
+                        "attributes": {
+                            "export_type": "cdr_in",
+                            "callback_url": bad,
+                            "callback_method": "post",
+                            "filters": this_month,
+                        },
+                    }
+                },
+            )
             assert response.status_code == 422, (bad, response.text)
             assert response.json()["errors"][0]["source"]["pointer"] == (
                 "/data/attributes/callback_url"

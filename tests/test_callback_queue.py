@@ -21,10 +21,14 @@ def _owed(db, account_name: str, count: int) -> list[str]:  # type: ignore[no-un
     ids = []
     for n in range(count):
         export = Export(
-            account_id=account.id, api_version="2026-04-16", export_type=ExportType.CDR_IN,
-            filters={}, selection=CdrSelection(now - timedelta(days=1), now),
+            account_id=account.id,
+            api_version="2026-04-16",
+            export_type=ExportType.CDR_IN,
+            filters={},
+            selection=CdrSelection(now - timedelta(days=1), now),
             created_at=now + timedelta(microseconds=n),
-            callback_url="http://hooks.example.com/", callback_method=CallbackMethod.POST,
+            callback_url="http://hooks.example.com/",
+            callback_method=CallbackMethod.POST,
         )
         store.insert_export(db, export)
         claimed = store.claim_next_export(db, "w", now, LEASE, 3)

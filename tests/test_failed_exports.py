@@ -19,9 +19,9 @@ def test_export_failing_every_attempt_is_failed_with_its_reason(make_service) ->
     with service.client(key) as client:
         export_id = create_export(client)["id"]
         deadline = time.monotonic() + 30
-        while (data := client.get(f"/v3/cdr_exports/{export_id}").json()["data"])[
-            "attributes"
-        ]["status"] != "Failed":
+        while (data := client.get(f"/v3/cdr_exports/{export_id}").json()["data"])["attributes"][
+            "status"
+        ] != "Failed":
             assert time.monotonic() < deadline, data
             time.sleep(0.1)
     assert data["attributes"]["url"] is None

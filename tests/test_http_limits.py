@@ -140,8 +140,10 @@ def test_a_64_mib_head_is_refused_while_it_arrives(
 
 def test_an_endless_chunked_trailer_closes_the_connection(server: Service) -> None:
     """Trailer fields after a chunked body are held like header fields: no more than them."""
-    head = (b"POST /v3/cdr_exports HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"1\r\na\r\n0\r\nX-Trailer: ")
+    head = (
+        b"POST /v3/cdr_exports HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: "
+    )
     with PeakMemory(server, limit_mib=16):
         send_raw(server, head, b"a", 64)  # the answer (401) may or may not precede the close
 
@@ -163,12 +165,15 @@ def test_cached_list_pages_stay_within_the_byte_budget(server: Service) -> None:
     database sees one statement and its caches do not grow.)"""
     with server.client(server.new_account()) as client:
         year, month = month_back(0)
-        attributes = {"filters": {"year": year, "month": month},
-                      "callback_url": "https://hooks.example.com/" + "c" * 1_970}
+        attributes = {
+            "filters": {"year": year, "month": month},
+            "callback_url": "https://hooks.example.com/" + "c" * 1_970,
+        }
         body = json.dumps({"data": {"type": "cdr_exports", "attributes": attributes}}).encode()
         for _ in range(100):
-            response = client.post("/v3/cdr_exports", content=body,
-                                   headers={"Content-Type": JSONAPI, **V2021})
+            response = client.post(
+                "/v3/cdr_exports", content=body, headers={"Content-Type": JSONAPI, **V2021}
+            )
             assert response.status_code == 201, response.text
         with PeakMemory(server, limit_mib=16):
             for n in range(300):
@@ -185,10 +190,15 @@ def test_an_unexpected_error_is_a_500_document_closing_the_connection(
     to make the handler fail; the answer must say the connection closes, not reset it."""
     with server.client(key) as client:
         year, month = month_back(0)
-        body = {"data": {"type": "cdr_exports", "attributes": {
-            "filters": {"year": year, "month": month}}}}
-        created = client.post("/v3/cdr_exports", content=json.dumps(body).encode(),
-                              headers={"Content-Type": JSONAPI})
+        body = {
+            "data": {
+                "type": "cdr_exports",
+                "attributes": {"filters": {"year": year, "month": month}},
+            }
+        }
+        created = client.post(
+            "/v3/cdr_exports", content=json.dumps(body).encode(), headers={"Content-Type": JSONAPI}
+        )
         export_id = created.json()["data"]["id"]
         run_sql(server, "UPDATE exports SET status = 'corrupt' WHERE id = :id", id=export_id)
         response = client.get(f"/v3/cdr_exports/{export_id}")

@@ -326,18 +326,35 @@ def test_imported_outbound_calls_in_a_2026_export(cli_service: Service) -> None:
     path.write_bytes(csv.encode())
     done = cli_service.cli("cdrs", "import", str(path), "--account", account, "--type", "cdr_out")
     assert done.stdout.decode().strip() == f"imported 3 CDRs into account {account}"
-    assert run_sql(cli_service, "SELECT count(*) FROM cdrs_in JOIN accounts a ON "
-                   "a.id = account_id WHERE a.name = :n", n=account) == [(0,)]
+    assert run_sql(
+        cli_service,
+        "SELECT count(*) FROM cdrs_in JOIN accounts a ON a.id = account_id WHERE a.name = :n",
+        n=account,
+    ) == [(0,)]
     with cli_service.client(key) as client:
-        response = client.post("/v3/exports", headers={"Content-Type": JSONAPI}, json={
-            "data": {"type": "exports", "attributes": {"export_type": "cdr_out", "filters": {
-                "from": f"{month}-01 00:00:00", "to": "2099-01-01 00:00:00",
-                "voice_out_trunk.id": trunk.upper()}}}})
+        response = client.post(
+            "/v3/exports",
+            headers={"Content-Type": JSONAPI},
+            json={
+                "data": {
+                    "type": "exports",
+                    "attributes": {
+                        "export_type": "cdr_out",
+                        "filters": {
+                            "from": f"{month}-01 00:00:00",
+                            "to": "2099-01-01 00:00:00",
+                            "voice_out_trunk.id": trunk.upper(),
+                        },
+                    },
+                }
+            },
+        )
         assert response.status_code == 201, response.text
         export_id = response.json()["data"]["id"]
         deadline = time.monotonic() + 30
         while (data := client.get(f"/v3/exports/{export_id}").json()["data"])["attributes"][
-                "status"] != "completed":
+            "status"
+        ] != "completed":
             assert time.monotonic() < deadline, data
             time.sleep(0.05)
         download = client.get(data["attributes"]["url"])

@@ -21,7 +21,9 @@ def _pending(db, account_id: int, count: int) -> list[str]:  # type: ignore[no-u
     ids = []
     for n in range(count):
         export = Export(
-            account_id=account_id, api_version="2017-09-18", export_type=ExportType.CDR_IN,
+            account_id=account_id,
+            api_version="2017-09-18",
+            export_type=ExportType.CDR_IN,
             filters={"year": str(now.year), "month": str(now.month)},
             selection=CdrSelection(now - timedelta(days=1), now),
             created_at=now + timedelta(microseconds=n),

@@ -102,12 +102,16 @@ def test_migration_moves_an_existing_table_into_partitions(database) -> None:  #
     account = create_account(database, "a")
     insert_cdrs(database, account.id, batches(generate_inbound(3000, 3, datetime.now(UTC))))
     with database.engine.connect() as conn:  # those of 0001: later revisions add some
-        columns = ", ".join(row[0] for row in conn.exec_driver_sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'cdrs_in' "
-            "ORDER BY ordinal_position"
-        ))
-    digest = (f"SELECT md5(string_agg(t::text, '' ORDER BY id)) "
-              f"FROM (SELECT {columns} FROM cdrs_in) t")
+        columns = ", ".join(
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'cdrs_in' "
+                "ORDER BY ordinal_position"
+            )
+        )
+    digest = (
+        f"SELECT md5(string_agg(t::text, '' ORDER BY id)) FROM (SELECT {columns} FROM cdrs_in) t"
+    )
     with database.engine.connect() as conn:
         before = conn.exec_driver_sql(digest).scalar_one()
     upgrade(database)
@@ -139,8 +143,9 @@ def test_exports_cut_exactly_at_the_month_boundary(make_service) -> None:  # typ
         f"{moment.isoformat(' ', 'microseconds')},{did},1\n" for moment, did in calls
     )
     service.cli("cdrs", "import", "-", "--account", "edge", input=content.encode())
-    tables = {row[0] for row in run_sql(service, "SELECT DISTINCT tableoid::regclass::text "
-                                                 "FROM cdrs_in")}
+    tables = {
+        row[0] for row in run_sql(service, "SELECT DISTINCT tableoid::regclass::text FROM cdrs_in")
+    }
     assert tables == {f"cdrs_in_p{last_year}_{last_month:02d}", f"cdrs_in_p{year}_{month:02d}"}
     with service.client(key) as client:
         by_month = {}
@@ -149,11 +154,17 @@ def test_exports_cut_exactly_at_the_month_boundary(make_service) -> None:  # typ
             body = client.get(export["attributes"]["url"]).content
             rows = list(csv.reader(io.StringIO(body.decode())))[1:]
             by_month[back] = [(row[0], row[2]) for row in rows]
-            assert hashlib.sha256(body).hexdigest() == run_sql(
-                service, "SELECT sha256 FROM exports WHERE id = :id", id=export["id"])[0][0]
+            assert (
+                hashlib.sha256(body).hexdigest()
+                == run_sql(service, "SELECT sha256 FROM exports WHERE id = :id", id=export["id"])[
+                    0
+                ][0]
+            )
     last_day = (start - _MICROSECOND).strftime("%Y-%m-%d")
-    assert by_month[1] == [(f"{last_day} 23:59:59", "1000002"),
-                           (f"{last_year}-{last_month:02d}-01 00:00:00", "1000001")]
+    assert by_month[1] == [
+        (f"{last_day} 23:59:59", "1000002"),
+        (f"{last_year}-{last_month:02d}-01 00:00:00", "1000001"),
+    ]
     assert by_month[0] == [(f"{year}-{month:02d}-01 00:00:00", "1000003")]
 
 

@@ -28,9 +28,7 @@ GZIPPED = "gz-test"  # an API version whose files are gzipped (the real ones com
 @pytest.fixture
 def month_export(database, monkeypatch):  # type: ignore[no-untyped-def]
     """A factory of exports of this month's 30,000 calls (ties included)."""
-    monkeypatch.setitem(
-        FILE_FORMATS, (GZIPPED, "cdr_in"), replace(CDR_IN_2017, suffix=".csv.gz")
-    )
+    monkeypatch.setitem(FILE_FORMATS, (GZIPPED, "cdr_in"), replace(CDR_IN_2017, suffix=".csv.gz"))
     now = datetime.now(UTC)
     account = create_account(database, "slices")
     insert_cdrs(database, account.id, batches(generate_inbound(30_000, 1, now, seed=5)))
@@ -39,9 +37,15 @@ def month_export(database, monkeypatch):  # type: ignore[no-untyped-def]
     )
 
     def make(api_version: str = "2017-09-18") -> Export:
-        return Export(account_id=account.id, api_version=api_version,
-                      export_type=ExportType.CDR_IN, filters={}, selection=selection,
-                      created_at=now)
+        return Export(
+            account_id=account.id,
+            api_version=api_version,
+            export_type=ExportType.CDR_IN,
+            filters={},
+            selection=selection,
+            created_at=now,
+        )
+
     return make
 
 

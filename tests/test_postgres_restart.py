@@ -75,7 +75,8 @@ def test_api_and_worker_ride_out_a_postgres_restart(
     pg = private_postgres
     phases = Phases()
     service = Service(
-        tmp_path / "data", pg.create_database("cdrex"),
+        tmp_path / "data",
+        pg.create_database("cdrex"),
         # Polling every 5 s: a start within a second after the restart is the NOTIFY.
         {"CDREX_LEASE_SECONDS": "3", "CDREX_POLL_SECONDS": "5"},
     )
@@ -85,8 +86,17 @@ def test_api_and_worker_ride_out_a_postgres_restart(
         assert service.database_url
         [(_, key)] = add_accounts(service.database_url, ACCOUNT)
         with ThreadPoolExecutor(1) as pool:  # the processes start while calls are generated
-            generating = pool.submit(service.cli, "cdrs", "generate", "--account", ACCOUNT,
-                                     "--rows", str(ROWS), "--months", "1")
+            generating = pool.submit(
+                service.cli,
+                "cdrs",
+                "generate",
+                "--account",
+                ACCOUNT,
+                "--rows",
+                str(ROWS),
+                "--months",
+                "1",
+            )
             service.start("--workers", "0")
             worker = cluster.worker("only", "--concurrency", "1")
             generating.result()
@@ -133,8 +143,12 @@ def test_api_and_worker_ride_out_a_postgres_restart(
             restarted = time.monotonic()
             phases.done(f"down ({rounds} rounds of requests)")
             # Back: the same API process answers again; the worker finishes the queue.
-            wait_for(lambda: client.get(f"/v3/cdr_exports/{in_flight}").status_code == 200,
-                     timeout=20, interval=0.05, what="the API to answer again")
+            wait_for(
+                lambda: client.get(f"/v3/cdr_exports/{in_flight}").status_code == 200,
+                timeout=20,
+                interval=0.05,
+                what="the API to answer again",
+            )
             api_back = time.monotonic() - restarted
             for export_id in [in_flight, *queued]:
                 wait_completed(client, export_id, timeout=60)
@@ -148,8 +162,12 @@ def test_api_and_worker_ride_out_a_postgres_restart(
                 time.sleep(0.3)
                 posted = time.monotonic()
                 export_id = create_export(client, did_number=did)["id"]
-                wait_for(lambda export_id=export_id: cluster.export_row(export_id)["started_at"],
-                         timeout=10, interval=0.005, what="the start")
+                wait_for(
+                    lambda export_id=export_id: cluster.export_row(export_id)["started_at"],
+                    timeout=10,
+                    interval=0.005,
+                    what="the start",
+                )
                 latencies.append(time.monotonic() - posted)
                 later.append(export_id)
                 wait_completed(client, export_id, timeout=10)
@@ -187,9 +205,11 @@ def test_api_and_worker_ride_out_a_postgres_restart(
         assert "Traceback" not in service.log(), service.log()
         assert "Traceback" not in worker.log(), worker.log()  # an outage is a warning line
         phases.done("checks")
-        print(f"API answered again {api_back:.2f} s after the restart; queue done in "
-              f"{caught_up:.1f} s; wake-ups after it: "
-              + ", ".join(f"{latency * 1000:.0f} ms" for latency in latencies)
-              + f"; {phases}")
+        print(
+            f"API answered again {api_back:.2f} s after the restart; queue done in "
+            f"{caught_up:.1f} s; wake-ups after it: "
+            + ", ".join(f"{latency * 1000:.0f} ms" for latency in latencies)
+            + f"; {phases}"
+        )
     finally:
         cluster.close()

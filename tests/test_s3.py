@@ -68,8 +68,9 @@ def test_export_survives_a_kill_mid_upload_then_downloads_whole(make_service, s3
     # A short lease: the restarted worker takes the killed one's export over at once.
     service = make_service(**s3.service_env(bucket, "cdr/exports"), CDREX_LEASE_SECONDS="1")
     key = service.new_account("big")
-    service.cli("cdrs", "generate", "--account", "big", "--rows", str(MULTIPART_ROWS),
-                "--months", "1")
+    service.cli(
+        "cdrs", "generate", "--account", "big", "--rows", str(MULTIPART_ROWS), "--months", "1"
+    )
     service.start("--workers", "1")
     with service.client(key) as client:
         export_id = create_export(client)["id"]
@@ -138,8 +139,10 @@ class Stored:
         service = Service(self.service.data_dir, None, {**self.service.extra_env, **env})
         service.start("--workers", "0")
         try:
-            with service.client(self.client.headers["api-key"]) as client, \
-                    service.client(self.other.headers["api-key"]) as other:
+            with (
+                service.client(self.client.headers["api-key"]) as client,
+                service.client(self.other.headers["api-key"]) as other,
+            ):
                 yield Stored(service, self.bucket, client, other, self.path, self.body)
         finally:
             service.stop()
@@ -377,11 +380,17 @@ def test_delete_stale_partials_aborts_only_idle_uploads_under_the_prefix(s3: S3S
         for key in ("unit/idle.csv", "unit/busy.csv", "elsewhere/idle.csv")
     }
     time.sleep(1.5)  # S3 times have whole seconds
-    client.upload_part(Bucket=bucket, Key="unit/busy.csv", UploadId=uploads["unit/busy.csv"],
-                       PartNumber=1, Body=b"part")
+    client.upload_part(
+        Bucket=bucket,
+        Key="unit/busy.csv",
+        UploadId=uploads["unit/busy.csv"],
+        PartNumber=1,
+        Body=b"part",
+    )
     assert store.delete_stale_partials(start + 0.5) == 1
     assert sorted(upload["Key"] for upload in _uploads(s3, bucket)) == [
-        "elsewhere/idle.csv", "unit/busy.csv"
+        "elsewhere/idle.csv",
+        "unit/busy.csv",
     ]
 
 

@@ -296,22 +296,41 @@ def world(new_api_service, sdk_envs: SdkEnvs) -> Iterator[World]:  # type: ignor
     service = new_api_service(**FAST_CALLBACKS)
     service.start()
     data, listing2, listing3, newer = new_accounts(service, 4)
-    generate = ("cdrs", "generate", "--account", data[0], "--rows", "3000", "--months", "3",
-                "--seed", "1")
+    generate = (
+        "cdrs",
+        "generate",
+        "--account",
+        data[0],
+        "--rows",
+        "3000",
+        "--months",
+        "3",
+        "--seed",
+        "1",
+    )
     with ThreadPoolExecutor(4) as pool:
         runs = [
-            pool.submit(service.cli, "accounts", "update", data[0], "--api-version",
-                        "2022-05-10", "--callback-secret", SECRET),
-            pool.submit(service.cli, "accounts", "update", newer[0], "--api-version",
-                        "2026-04-16"),
+            pool.submit(
+                service.cli,
+                "accounts",
+                "update",
+                data[0],
+                "--api-version",
+                "2022-05-10",
+                "--callback-secret",
+                SECRET,
+            ),
+            pool.submit(service.cli, "accounts", "update", newer[0], "--api-version", "2026-04-16"),
             pool.submit(service.cli, *generate),
             pool.submit(service.cli, *generate, "--type", "cdr_out"),
         ]
         outbound = runs[-1].result().stdout.decode()
         for run in runs:
             run.result()
-    trunks = {name: id_ for id_, name in re.findall(r"^\s+trunk (\S+)\s+(.+?)\s*$", outbound,
-                                                    re.MULTILINE)}
+    trunks = {
+        name: id_
+        for id_, name in re.findall(r"^\s+trunk (\S+)\s+(.+?)\s*$", outbound, re.MULTILINE)
+    }
     assert trunks, outbound
     yield World(service, data, {"2.0.0": listing2, "3.2.0": listing3}, newer, trunks)
     service.stop()
@@ -348,8 +367,6 @@ def normalised(filters: dict) -> dict:
     return {k: v.replace("T", " ") if k in ("from", "to") else v for k, v in filters.items()}
 
 
-
-
 def check_fresh(export: dict, sdk: Sdk, export_type: str) -> None:
     """A just-created export as the SDK parsed it."""
     assert export["type"] == "exports"
@@ -357,8 +374,9 @@ def check_fresh(export: dict, sdk: Sdk, export_type: str) -> None:
     assert export["url"] is None
     assert export["export_type"] == f"ExportType.{export_type.upper()}"
     # Python < 3.11 fromisoformat() takes only 0, 3 or 6 fractional digits (spec §11.2).
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z",
-                        export["created_at_raw"]), export["created_at_raw"]
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z", export["created_at_raw"]
+    ), export["created_at_raw"]
     created_at = datetime.fromisoformat(export["created_at"])
     assert created_at.utcoffset() == timedelta(0), export["created_at"]
     assert abs(datetime.now(UTC) - created_at) < timedelta(minutes=5), export["created_at"]
@@ -366,8 +384,9 @@ def check_fresh(export: dict, sdk: Sdk, export_type: str) -> None:
         assert export["flags"] == [True, False, False]
 
 
-def check_round_trip(world: World, sdk: Sdk, result: dict, export_type: str,
-                     filters: dict) -> list[dict]:
+def check_round_trip(
+    world: World, sdk: Sdk, result: dict, export_type: str, filters: dict
+) -> list[dict]:
     """create -> find -> poll -> download_export / download_and_decompress_export, checked;
     returns the file's rows."""
     created = result["created"]
@@ -427,8 +446,13 @@ def test_create_find_poll_and_download(
     months_back = 1  # last month: all of it is in the past, so its CDRs are all there
     whole = month_filters(sdk, months_back, iso=export_type == "cdr_out")
     (tmp_path / "whole").mkdir()
-    result = world.run(sdk, world.data, ROUND_TRIP, dir=str(tmp_path / "whole"),
-                       exports=[{"export_type": export_type, "filters": whole}])
+    result = world.run(
+        sdk,
+        world.data,
+        ROUND_TRIP,
+        dir=str(tmp_path / "whole"),
+        exports=[{"export_type": export_type, "filters": whole}],
+    )
     rows = check_round_trip(world, sdk, result["exports"][0], export_type, whole)
     check_in_month(rows, months_back)
 
@@ -449,11 +473,19 @@ def test_create_find_poll_and_download(
             expected = [row for row in expected if row[START][8:10] == day]
             extra["day"] = day
     # 2.0.0 as its recorded fixtures send them: zero-padded strings.
-    narrowed = ({**month_filters(sdk, months_back), **extra} if sdk.v3
-                else {"year": str(year), "month": f"{month:02d}", **extra})
+    narrowed = (
+        {**month_filters(sdk, months_back), **extra}
+        if sdk.v3
+        else {"year": str(year), "month": f"{month:02d}", **extra}
+    )
     (tmp_path / "narrowed").mkdir()
-    result = world.run(sdk, world.data, ROUND_TRIP, dir=str(tmp_path / "narrowed"),
-                       exports=[{"export_type": export_type, "filters": narrowed}])
+    result = world.run(
+        sdk,
+        world.data,
+        ROUND_TRIP,
+        dir=str(tmp_path / "narrowed"),
+        exports=[{"export_type": export_type, "filters": narrowed}],
+    )
     narrowed_rows = check_round_trip(world, sdk, result["exports"][0], export_type, narrowed)
     assert expected and as_set(narrowed_rows) == as_set(expected)
 
@@ -524,8 +556,13 @@ def test_refusals_are_sdk_errors(world: World, sdk: Sdk, tmp_path: Path) -> None
     no export_type, a missing file, a wrong API key: each a DidwwApiError, nothing worse."""
     missing_id = str(uuid.uuid4())
     result = world.run(
-        sdk, world.data, REFUSALS, dir=str(tmp_path), missing_id=missing_id,
-        filters=month_filters(sdk, 0), old_filters=month_filters(sdk, 3),
+        sdk,
+        world.data,
+        REFUSALS,
+        dir=str(tmp_path),
+        missing_id=missing_id,
+        filters=month_filters(sdk, 0),
+        old_filters=month_filters(sdk, 3),
         missing_file_url=f"{world.api_base}/exports/{uuid.uuid4()}.csv.gz",
     )
     delete = result["delete"]
@@ -543,7 +580,8 @@ def test_refusals_are_sdk_errors(world: World, sdk: Sdk, tmp_path: Path) -> None
     assert window["errors"][0]["source"] == {"pointer": "/data/attributes/filters"}
     if sdk.v3:  # the Postman text (spec §5.2)
         assert window["message"] == (
-            "filters - from must be within the current and 2 previous months")
+            "filters - from must be within the current and 2 previous months"
+        )
 
     untyped = result["no_export_type"]
     assert untyped.get("status_code") == 422, untyped
@@ -551,9 +589,15 @@ def test_refusals_are_sdk_errors(world: World, sdk: Sdk, tmp_path: Path) -> None
 
     # Downloads: the SDK reports any status >= 400 as "HTTP <code>".
     assert result["file_missing"] == {
-        "status_code": 404, "errors": [{"title": "HTTP 404"}], "message": "HTTP 404"}
+        "status_code": 404,
+        "errors": [{"title": "HTTP 404"}],
+        "message": "HTTP 404",
+    }
     assert result["bad_key_download"] == {
-        "status_code": 401, "errors": [{"title": "HTTP 401"}], "message": "HTTP 401"}
+        "status_code": 401,
+        "errors": [{"title": "HTTP 401"}],
+        "message": "HTTP 401",
+    }
     bad_key = result["bad_key_find"]
     assert bad_key.get("status_code") == 401, bad_key
     assert bad_key["message"] == "Authorization failed"
@@ -581,8 +625,7 @@ def test_update_external_reference_id(world: World, sdk: Sdk) -> None:
     assert result["cleared"]["data"]["external_reference_id"] is None
     too_long = result["too_long"]
     assert too_long.get("status_code") == 422, too_long
-    assert too_long["errors"][0]["source"] == {
-        "pointer": "/data/attributes/external_reference_id"}
+    assert too_long["errors"][0]["source"] == {"pointer": "/data/attributes/external_reference_id"}
     read_only = result["read_only"]
     assert read_only.get("status_code") == 422, read_only
     assert read_only["errors"][0]["source"] == {"pointer": "/data/attributes/export_type"}
@@ -591,18 +634,18 @@ def test_update_external_reference_id(world: World, sdk: Sdk) -> None:
     assert final["export_type"] == "ExportType.CDR_IN"
 
 
-def test_sdk2_cannot_downgrade_an_account_on_2026_04_16(
-    world: World, sdk_envs: SdkEnvs
-) -> None:
+def test_sdk2_cannot_downgrade_an_account_on_2026_04_16(world: World, sdk_envs: SdkEnvs) -> None:
     """An X-DIDWW-API-Version older than the account's default is ignored (spec §2.1): 2.0.0
     then reads 2026-04-16 documents. It parses them without crashing, but the lowercase status
     is no ExportStatus member (so never COMPLETED), and its year/month create is refused."""
     sdk3 = Sdk("3.2.0", sdk_envs.python("3.2.0"))
     sdk2 = Sdk("2.0.0", sdk_envs.python("2.0.0"))
-    made = world.run(sdk3, world.newer, CREATE_AND_WAIT, export_type="cdr_in",
-                     filters=month_filters(sdk3, 0))
-    result = world.run(sdk2, world.newer, FIND_AND_CREATE, id=made["created"]["id"],
-                       filters=month_filters(sdk2, 0))
+    made = world.run(
+        sdk3, world.newer, CREATE_AND_WAIT, export_type="cdr_in", filters=month_filters(sdk3, 0)
+    )
+    result = world.run(
+        sdk2, world.newer, FIND_AND_CREATE, id=made["created"]["id"], filters=month_filters(sdk2, 0)
+    )
     found = result["found"]
     assert found["meta"]["api_version"] == "2026-04-16"
     assert found["data"]["status"] == "completed"  # a plain string, not ExportStatus
@@ -642,11 +685,15 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with state.lock:
-                state.received.append({
-                    "method": self.command, "path": self.path,
-                    "host": self.headers.get("Host"), "headers": dict(self.headers),
-                    "body": body.decode(errors="replace"),
-                })
+                state.received.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "host": self.headers.get("Host"),
+                        "headers": dict(self.headers),
+                        "body": body.decode(errors="replace"),
+                    }
+                )
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -675,9 +722,15 @@ def test_callback_passes_the_sdk_request_validator(
     the X-DIDWW-Signature."""
     path = f"/didww/{uuid.uuid4().hex}"
     callback_url = f"{receiver.base}{path}?src=sdk"
-    made = world.run(sdk, world.data, CREATE_AND_WAIT, export_type="cdr_in",
-                     filters=month_filters(sdk, 0), callback_url=callback_url,
-                     callback_method=method)
+    made = world.run(
+        sdk,
+        world.data,
+        CREATE_AND_WAIT,
+        export_type="cdr_in",
+        filters=month_filters(sdk, 0),
+        callback_url=callback_url,
+        callback_method=method,
+    )
     created, done = made["created"], made["completed"]
     assert created["callback_url"] == callback_url
     assert created["callback_method"] == f"CallbackMethod.{method}"

@@ -19,8 +19,12 @@ def _create_export(client: httpx.Client, now: datetime) -> str:
     response = client.post(
         "/v3/cdr_exports",
         headers={"Content-Type": JSONAPI},
-        json={"data": {"type": "cdr_exports",
-                       "attributes": {"filters": {"year": now.year, "month": now.month}}}},
+        json={
+            "data": {
+                "type": "cdr_exports",
+                "attributes": {"filters": {"year": now.year, "month": now.month}},
+            }
+        },
     )
     assert response.status_code == 201, response.text
     return response.json()["data"]["id"]
@@ -74,8 +78,9 @@ def test_sigkill_during_export_then_restart_completes_it(make_service) -> None: 
 
 
 def _export_row(service, export_id: str) -> dict:  # type: ignore[no-untyped-def]
-    return _query(service, "SELECT row_count, sha256, attempts FROM exports WHERE id = :id",
-                  {"id": export_id})[0]
+    return _query(
+        service, "SELECT row_count, sha256, attempts FROM exports WHERE id = :id", {"id": export_id}
+    )[0]
 
 
 def _month_rows(service, now: datetime) -> int:  # type: ignore[no-untyped-def]

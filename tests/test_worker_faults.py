@@ -64,7 +64,9 @@ def calls_in_last_month(service: Service, account: str) -> int:
         "SELECT count(*) FROM cdrs_in WHERE account_id = "
         "(SELECT id FROM accounts WHERE name = :account) "
         "AND time_start >= :start AND time_start < :end",
-        account=account, start=f"{start:%Y-%m-%d %H:%M:%S}", end=f"{end:%Y-%m-%d %H:%M:%S}",
+        account=account,
+        start=f"{start:%Y-%m-%d %H:%M:%S}",
+        end=f"{end:%Y-%m-%d %H:%M:%S}",
     )
     return count
 
@@ -109,8 +111,9 @@ def sigterm(service: Service) -> tuple[int, float]:
 def test_three_sigterms_mid_build_cost_no_attempt_then_it_completes(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     key = service.new_account("deploys")
-    service.cli("cdrs", "generate", "--account", "deploys", "--rows", str(DEPLOY_ROWS),
-                "--months", "2")
+    service.cli(
+        "cdrs", "generate", "--account", "deploys", "--rows", str(DEPLOY_ROWS), "--months", "2"
+    )
     expected = calls_in_last_month(service, "deploys")
     assert expected > DEPLOY_ROWS * 0.45, expected
     service.start("--workers", "1")
@@ -118,8 +121,11 @@ def test_three_sigterms_mid_build_cost_no_attempt_then_it_completes(make_service
         export_id = create_export(client, months_back=1)["id"]
     stopped_in = []
     for deploy in (1, 2, 3):
-        row = wait_for(lambda: building(service, export_id), timeout=30,
-                       what=f"the build before deploy {deploy}")
+        row = wait_for(
+            lambda: building(service, export_id),
+            timeout=30,
+            what=f"the build before deploy {deploy}",
+        )
         assert row["attempts"] == 1, row  # every earlier attempt was given back
         code, took = sigterm(service)
         log = service.log()
@@ -153,8 +159,11 @@ def mount_tmpfs() -> Iterator[Callable[[Path, int], None]]:
 
     def mount(path: Path, size: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
         mounted.append(path)
@@ -176,7 +185,8 @@ def full_store_warnings(log: str) -> dict[str, int]:
     """How often each export was handed back because the file store was full."""
     found = re.findall(
         rf"WARNING: +cdrex\.worker worker \S+: {STORE_FULL} \(\[Errno 28\] No space left on "
-        r"device[^\n]*\); export (\S+) goes back to pending", log,
+        r"device[^\n]*\); export (\S+) goes back to pending",
+        log,
     )
     return {export_id: found.count(export_id) for export_id in set(found)}
 
@@ -187,8 +197,7 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
 ) -> None:
     service = make_service()
     key = service.new_account("full")
-    service.cli("cdrs", "generate", "--account", "full", "--rows", str(FULL_ROWS),
-                "--months", "2")
+    service.cli("cdrs", "generate", "--account", "full", "--rows", str(FULL_ROWS), "--months", "2")
     expected = calls_in_last_month(service, "full")
     # Room for two of the four files: two complete, the others cannot, however often tried.
     store = service.data_dir / "exports"
@@ -207,8 +216,11 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
             return any(count > MAX_ATTEMPTS for count in warnings.values())
 
         full_since = time.monotonic()
-        wait_for(refused_more_than_max_attempts, timeout=90,
-                 what=f"an export refused more than {MAX_ATTEMPTS} times")
+        wait_for(
+            refused_more_than_max_attempts,
+            timeout=90,
+            what=f"an export refused more than {MAX_ATTEMPTS} times",
+        )
         full_for = time.monotonic() - full_since
         log = service.log()
         assert "Traceback" not in log, log  # one line a refusal, no flood
@@ -216,7 +228,8 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
         waiting = [row for row in rows if row["status"] != "completed"]
         assert len(waiting) >= 2, waiting
         assert {row["failure_reason"] for row in waiting if row["status"] == "pending"} == {
-            STORE_FULL}, waiting
+            STORE_FULL
+        }, waiting
         shown = client.get(f"/v3/cdr_exports/{waiting[0]['id']}").json()["data"]
         assert shown["attributes"]["status"] in ("Pending", "Processing"), shown
 
@@ -227,11 +240,14 @@ def test_full_file_store_keeps_exports_pending_uncounted_until_there_is_room(  #
         done_in = time.monotonic() - resized
     for export_id in export_ids:
         row = export_row(service, export_id)
-        assert (row["attempts"], row["row_count"], row["failure_reason"]) == (
-            1, expected, None), row
+        assert (row["attempts"], row["row_count"], row["failure_reason"]) == (1, expected, None), (
+            row
+        )
     assert partial_files(service) == []
-    print(f"full store: {sum(full_store_warnings(log).values())} refusals in {full_for:.1f} s, "
-          f"none counted; all completed {done_in:.1f} s after the resize")
+    print(
+        f"full store: {sum(full_store_warnings(log).values())} refusals in {full_for:.1f} s, "
+        f"none counted; all completed {done_in:.1f} s after the resize"
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -245,12 +261,16 @@ def test_export_out_of_attempts_after_a_full_store_is_failed_with_a_readable_rea
     service.start("--workers", "1")
     with service.client(key) as client:
         export_id = create_export(client, months_back=1)["id"]
-        wait_for(lambda: export_row(service, export_id)["failure_reason"] == STORE_FULL,
-                 timeout=30, what="the store to refuse the file")
+        wait_for(
+            lambda: export_row(service, export_id)["failure_reason"] == STORE_FULL,
+            timeout=30,
+            what="the store to refuse the file",
+        )
         # Its attempts spent otherwise (workers killed mid-build, each claim counted), as
         # the last error the store's refusal: the claim after that gives up.
-        run_sql(service, "UPDATE exports SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS,
-                id=export_id)
+        run_sql(
+            service, "UPDATE exports SET attempts = :n WHERE id = :id", n=MAX_ATTEMPTS, id=export_id
+        )
 
         def failed() -> dict | None:
             data = client.get(f"/v3/cdr_exports/{export_id}").json()["data"]
@@ -298,8 +318,10 @@ class _RefusingS3:
     """An S3 client that refuses every upload with one error code and HTTP status."""
 
     def __init__(self, code: str, status: int) -> None:
-        self.response = {"Error": {"Code": code, "Message": "refused"},
-                         "ResponseMetadata": {"HTTPStatusCode": status}}
+        self.response = {
+            "Error": {"Code": code, "Message": "refused"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
 
     def put_object(self, **_: object) -> None:
         raise ClientError(self.response, "PutObject")  # type: ignore[arg-type]
@@ -313,22 +335,29 @@ def _s3_error(code: str, status: int = 400) -> Exception:
     return raised.value
 
 
-@pytest.mark.parametrize("error", [
-    OSError(errno.ENOSPC, "No space left on device"),
-    OSError(errno.EDQUOT, "Disk quota exceeded"),
-    StorageFull("refused"),
-], ids=["ENOSPC", "EDQUOT", "StorageFull"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+        StorageFull("refused"),
+    ],
+    ids=["ENOSPC", "EDQUOT", "StorageFull"],
+)
 def test_a_full_store_is_an_outage_the_customer_can_read(error: Exception) -> None:
     assert_outage(decide_failure(error, _does_not_answer), "the file store is full")
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    ("QuotaExceeded", 403),  # Ceph's user and bucket quotas
-    ("XMinioStorageFull", 507),
-    ("XMinioAdminBucketQuotaExceeded", 400),
-    ("InsufficientStorage", 507),
-    ("SomeOtherName", 507),  # Insufficient Storage, whatever the store calls it
-])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("QuotaExceeded", 403),  # Ceph's user and bucket quotas
+        ("XMinioStorageFull", 507),
+        ("XMinioAdminBucketQuotaExceeded", 400),
+        ("InsufficientStorage", 507),
+        ("SomeOtherName", 507),  # Insufficient Storage, whatever the store calls it
+    ],
+)
 def test_s3_refusals_for_want_of_room_are_a_full_store(code: str, status: int) -> None:
     error = _s3_error(code, status)
     assert isinstance(error, StorageFull)
@@ -351,10 +380,18 @@ def test_database_errors_are_an_outage_only_while_it_does_not_answer() -> None:
     assert (up.count_attempt, up.reason) == (True, "OperationalError")
 
 
-@pytest.mark.parametrize("error", [
-    ValueError("bad"), NotADirectoryError(errno.ENOTDIR, "Not a directory"),
-], ids=["ValueError", "NotADirectoryError"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad"),
+        NotADirectoryError(errno.ENOTDIR, "Not a directory"),
+    ],
+    ids=["ValueError", "NotADirectoryError"],
+)
 def test_unforeseen_errors_count_and_give_their_type(error: Exception) -> None:
     decision = decide_failure(error, _answers)
     assert (decision.count_attempt, decision.reason, decision.backoff_seconds) == (
-        True, type(error).__name__, 0.0)
+        True,
+        type(error).__name__,
+        0.0,
+    )

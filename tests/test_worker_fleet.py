@@ -107,7 +107,9 @@ class WorkerProcess:
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cdrex", "worker", *args],
-            env={**service.env, **env}, stdout=self._log_file, stderr=subprocess.STDOUT,
+            env={**service.env, **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -218,8 +220,9 @@ def large_database(
     template = template_url.rsplit("/", 1)[1]
     service = Service(tmp_path_factory.mktemp("large"), template_url)
     [(_, key)] = add_accounts(template_url, LARGE_ACCOUNT)
-    service.cli("cdrs", "generate", "--account", LARGE_ACCOUNT, "--rows", str(LARGE_ROWS),
-                "--months", "1")
+    service.cli(
+        "cdrs", "generate", "--account", LARGE_ACCOUNT, "--rows", str(LARGE_ROWS), "--months", "1"
+    )
     copies: list[str] = []
 
     def copy() -> str:
@@ -309,7 +312,10 @@ def calls_by_export(
             calls = cluster.sql(
                 "SELECT to_char(time_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS t, "
                 f"did_number, duration::text AS d {_SELECTION} ORDER BY time_start DESC, id",
-                account=name, start=start, end=end, did=did,
+                account=name,
+                start=start,
+                end=end,
+                did=did,
             )
             selections[name, months_ago, did] = [
                 (call["t"], call["did_number"], call["d"]) for call in calls
@@ -326,7 +332,10 @@ def expected_totals(cluster: Cluster, account: str, months_ago: int) -> tuple[in
     start, end = month_bounds(months_ago)
     row = cluster.sql(
         f"SELECT count(*) AS n, coalesce(sum(duration), 0) AS seconds {_SELECTION}",
-        account=account, start=start, end=end, did=None,
+        account=account,
+        start=start,
+        end=end,
+        did=None,
     )[0]
     return row["n"], row["seconds"]
 
@@ -416,8 +425,19 @@ def test_four_worker_processes_build_200_concurrent_exports_once_each(make_clust
     accounts = add_accounts(service.database_url, *(f"fleet-{n}" for n in range(3)))
     with ThreadPoolExecutor(3) as pool:  # the processes start while the calls are generated
         generating = [
-            pool.submit(service.cli, "cdrs", "generate", "--account", name, "--rows", "6000",
-                        "--months", "3", "--seed", str(n))
+            pool.submit(
+                service.cli,
+                "cdrs",
+                "generate",
+                "--account",
+                name,
+                "--rows",
+                "6000",
+                "--months",
+                "3",
+                "--seed",
+                str(n),
+            )
             for n, (name, _) in enumerate(accounts, 1)
         ]
         service.start("--workers", "0")
@@ -425,9 +445,14 @@ def test_four_worker_processes_build_200_concurrent_exports_once_each(make_clust
         for done in generating:
             done.result()
     dids = {
-        name: [row["did_number"] for row in cluster.sql(
-            "SELECT DISTINCT did_number FROM cdrs_in JOIN accounts ON accounts.id = account_id "
-            "WHERE name = %(name)s ORDER BY 1", name=name)]
+        name: [
+            row["did_number"]
+            for row in cluster.sql(
+                "SELECT DISTINCT did_number FROM cdrs_in JOIN accounts ON accounts.id = account_id "
+                "WHERE name = %(name)s ORDER BY 1",
+                name=name,
+            )
+        ]
         for name, _ in accounts
     }
     # The 200 exports: three accounts, the three exportable months, the whole month or one
@@ -539,8 +564,10 @@ def test_four_worker_processes_build_200_concurrent_exports_once_each(make_clust
         assert worker.process.wait(10) == 0, worker.log()
         assert "Traceback" not in worker.log(), worker.log()
     phases.done("stopped")
-    print(f"200 exports by 4 worker processes in {elapsed:.1f} s; lease holders seen: "
-          f"{holders}; {phases}")
+    print(
+        f"200 exports by 4 worker processes in {elapsed:.1f} s; lease holders seen: "
+        f"{holders}; {phases}"
+    )
 
 
 def test_kill_9_mid_export_another_worker_completes_it_whole(  # type: ignore[no-untyped-def]
@@ -562,7 +589,10 @@ def test_kill_9_mid_export_another_worker_completes_it_whole(  # type: ignore[no
         # The kill came in the middle of the build: nothing finished, no file published.
         row = cluster.export_row(export_id)
         assert (row["status"], row["lease_owner"], row["attempts"]) == (
-            "processing", victim_owner, 1), row
+            "processing",
+            victim_owner,
+            1,
+        ), row
         lease_ran_out = row["lease_expires_at"]
         assert not (cluster.service.data_dir / "exports" / f"{row['file_name']}.csv").exists()
         unserved = client.get(f"/v3/cdr_exports/{export_id}").json()["data"]["attributes"]
@@ -626,21 +656,28 @@ def test_sigterm_mid_export_gives_it_back_and_exits_0(  # type: ignore[no-untype
         stopped_in = time.monotonic() - signalled
         assert holder.process.returncode == 0, holder.log()
         # Its children (workers, multiprocessing's resource tracker) are gone too.
-        wait_for(lambda: not [pid for pid in holder_pids if pid_alive(pid)], timeout=3,
-                 what="the stopped worker's children to exit")
+        wait_for(
+            lambda: not [pid for pid in holder_pids if pid_alive(pid)],
+            timeout=3,
+            what="the stopped worker's children to exit",
+        )
 
         wait_for(lambda: note()["status"] == "completed", timeout=30, what="completion")
         # The attempt of the stopped worker was given back (or it finished the export): it
         # was claimed at most once more, by the other worker, and never failed.
-        assert all(status in ("processing", "pending", "completed")
-                   for status, _, _ in states), states
+        assert all(status in ("processing", "pending", "completed") for status, _, _ in states), (
+            states
+        )
         assert all(attempts <= 1 for _, attempts, _ in states), states
         given_back = any(status == "pending" for status, _, _ in states) or any(
             owner and owner != holder_owner for _, _, owner in states
         )
         if given_back:
-            takers = {owner for status, _, owner in states
-                      if status == "processing" and owner != holder_owner}
+            takers = {
+                owner
+                for status, _, owner in states
+                if status == "processing" and owner != holder_owner
+            }
             assert len(takers) == 1, states
             assert other.owns(owner_pid(takers.pop())), states
         row = assert_whole_export(cluster, client, export_id, LARGE_ACCOUNT)
@@ -648,9 +685,11 @@ def test_sigterm_mid_export_gives_it_back_and_exits_0(  # type: ignore[no-untype
         assert row["attempts"] == 1, row
     assert not list((cluster.service.data_dir / "exports" / "partial").iterdir())
     assert "Traceback" not in holder.log(), holder.log()
-    print(f"SIGTERM: exited 0 in {stopped_in:.2f} s; export "
-          f"{'given back and completed by the other worker' if given_back else 'finished'}; "
-          f"states {states}")
+    print(
+        f"SIGTERM: exited 0 in {stopped_in:.2f} s; export "
+        f"{'given back and completed by the other worker' if given_back else 'finished'}; "
+        f"states {states}"
+    )
 
 
 def test_idle_worker_starts_a_new_export_within_a_second(make_cluster) -> None:  # type: ignore[no-untyped-def]
@@ -672,8 +711,12 @@ def test_idle_worker_starts_a_new_export_within_a_second(make_cluster) -> None: 
             time.sleep(0.5)  # the worker is idle, waiting for a notification
             posted = time.monotonic()
             export_id = create_export(client)["id"]
-            wait_for(lambda export_id=export_id: cluster.export_row(export_id)["started_at"],
-                     timeout=10, interval=0.005, what="the start")
+            wait_for(
+                lambda export_id=export_id: cluster.export_row(export_id)["started_at"],
+                timeout=10,
+                interval=0.005,
+                what="the start",
+            )
             latencies.append(time.monotonic() - posted)
             row = cluster.export_row(export_id)
             assert row["started_at"] - row["created_at"] < timedelta(seconds=1), row
@@ -684,5 +727,8 @@ def test_idle_worker_starts_a_new_export_within_a_second(make_cluster) -> None: 
     assert worker.stop(timeout=10) == 0, worker.log()
     assert "Traceback" not in worker.log(), worker.log()
     phases.done("stopped")
-    print("created -> started, seen from the client: "
-          + ", ".join(f"{latency * 1000:.0f} ms" for latency in latencies) + f"; {phases}")
+    print(
+        "created -> started, seen from the client: "
+        + ", ".join(f"{latency * 1000:.0f} ms" for latency in latencies)
+        + f"; {phases}"
+    )

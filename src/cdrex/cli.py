@@ -153,8 +153,14 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     stop_on_signals(threads.stop)
     app = create_app(AppContext(db, files, settings, export_created=threads.notify))
     try:
-        uvicorn.run(app, host=host, port=port, log_config=_uvicorn_logging(), proxy_headers=False,
-                    http=BoundedHttpToolsProtocol)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=_uvicorn_logging(),
+            proxy_headers=False,
+            http=BoundedHttpToolsProtocol,
+        )
     finally:
         threads.shutdown()
 
@@ -246,11 +252,17 @@ def accounts_list(settings: Settings) -> None:
 
 @accounts.command("update")
 @click.argument("name")
-@click.option("--api-version", type=click.Choice(list(VERSIONS)),
-              help="The version its requests get without X-DIDWW-API-Version (and the oldest "
-                   "they may ask for).")
-@click.option("--callback-secret", metavar="SECRET",
-              help="The secret its callbacks are signed with ('' removes it: no callbacks).")
+@click.option(
+    "--api-version",
+    type=click.Choice(list(VERSIONS)),
+    help="The version its requests get without X-DIDWW-API-Version (and the oldest "
+    "they may ask for).",
+)
+@click.option(
+    "--callback-secret",
+    metavar="SECRET",
+    help="The secret its callbacks are signed with ('' removes it: no callbacks).",
+)
 @click.pass_obj
 def accounts_update(
     settings: Settings, name: str, api_version: str | None, callback_secret: str | None
@@ -274,8 +286,10 @@ def accounts_show(settings: Settings, name: str) -> None:
     db = open_database(settings)
     account = account_store.find_account(db, name)
     secret = account_store.callback_secret(db, account.id)
-    click.echo(f"name: {account.name}\napi_version: {account.api_version}\n"
-               f"callback_secret: {'set' if secret else 'not set (no callbacks are sent)'}")
+    click.echo(
+        f"name: {account.name}\napi_version: {account.api_version}\n"
+        f"callback_secret: {'set' if secret else 'not set (no callbacks are sent)'}"
+    )
 
 
 @main.group()
@@ -331,10 +345,19 @@ def callbacks_list(settings: Settings, account_name: str | None, limit: int) -> 
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
     for delivery in callback_store.list_deliveries(db, account and account.id, limit):
-        click.echo("\t".join([
-            _utc(delivery.created_at), delivery.export_id, delivery.account, delivery.event,
-            delivery.status, str(delivery.attempts), delivery.last_error or "",
-        ]))
+        click.echo(
+            "\t".join(
+                [
+                    _utc(delivery.created_at),
+                    delivery.export_id,
+                    delivery.account,
+                    delivery.event,
+                    delivery.status,
+                    str(delivery.attempts),
+                    delivery.last_error or "",
+                ]
+            )
+        )
 
 
 @main.group()
@@ -343,8 +366,12 @@ def cdrs() -> None:
 
 
 CDR_TYPE = click.option(
-    "--type", "kind", type=click.Choice(list(RECORD_FIELDS)), default="cdr_in",
-    show_default=True, help="Inbound (cdr_in) or outbound (cdr_out) calls.",
+    "--type",
+    "kind",
+    type=click.Choice(list(RECORD_FIELDS)),
+    default="cdr_in",
+    show_default=True,
+    help="Inbound (cdr_in) or outbound (cdr_out) calls.",
 )
 
 
@@ -364,8 +391,9 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str
     with _progress("Importing", size) as bar:
         try:
             parsed = read_records(file, RECORD_FIELDS[kind])
-            imported = insert_cdrs(db, account.id, _tracked(parsed, bar, file, size), kind,
-                                   _lease(settings))
+            imported = insert_cdrs(
+                db, account.id, _tracked(parsed, bar, file, size), kind, _lease(settings)
+            )
         except (BadCdrFile, ImportAbandoned, *UNAVAILABLE_ERRORS) as error:
             name = getattr(file, "name", "input")
             raise click.ClickException(
@@ -415,8 +443,9 @@ def cdrs_generate(
     end = until.replace(tzinfo=UTC) if until else datetime.now(UTC)
     generated = generate(rows, months, end, seed=seed)
     with _progress("Generating", rows) as bar:
-        inserted = insert_cdrs(db, account.id, _tracked(batches(generated), bar), kind,
-                               _lease(settings))
+        inserted = insert_cdrs(
+            db, account.id, _tracked(batches(generated), bar), kind, _lease(settings)
+        )
     click.echo(f"generated {inserted} CDRs for account {account.name}")
     if kind == "cdr_out":  # the ids a voice_out_trunk.id filter takes
         for trunk_id, name in outbound_trunks(seed):

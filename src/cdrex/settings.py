@@ -75,11 +75,13 @@ class Settings:
             gzip_level=_env_int("CDREX_GZIP_LEVEL", 1),
             export_slices=_env_int("CDREX_EXPORT_SLICES", 1),
             callback_retry_delays=parse_delays(
-                os.environ.get("CDREX_CALLBACK_RETRY_DELAYS",
-                               ",".join(map(str, RETRY_DELAYS_SECONDS)))
+                os.environ.get(
+                    "CDREX_CALLBACK_RETRY_DELAYS", ",".join(map(str, RETRY_DELAYS_SECONDS))
+                )
             ),
-            callback_timeout_seconds=float(os.environ.get("CDREX_CALLBACK_TIMEOUT_SECONDS")
-                                           or 60.0),
+            callback_timeout_seconds=float(
+                os.environ.get("CDREX_CALLBACK_TIMEOUT_SECONDS") or 60.0
+            ),
             callback_allow_private=os.environ.get("CDREX_CALLBACK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
             callback_senders=senders,

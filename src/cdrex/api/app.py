@@ -48,16 +48,23 @@ def routes() -> list[Route]:
         # File routes first: "{export_id}" would match "name.csv" too.
         table += [
             # Any method: the handlers answer 405 with the methods that version allows.
-            Route(f"{base}/{{file_name}}{suffix}",
-                  AnyMethod(partial(exports.download_file, suffix=suffix)))
+            Route(
+                f"{base}/{{file_name}}{suffix}",
+                AnyMethod(partial(exports.download_file, suffix=suffix)),
+            )
             for suffix in FILE_SUFFIXES
         ]
         table += [
             # One route per path for all its methods, so that a 405 lists them all.
-            Route(base, partial(exports.collection_endpoint, collection=collection),
-                  methods=["GET", "POST"]),
-            Route(f"{base}/{{export_id}}",
-                  AnyMethod(partial(exports.export_endpoint, collection=collection))),
+            Route(
+                base,
+                partial(exports.collection_endpoint, collection=collection),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                f"{base}/{{export_id}}",
+                AnyMethod(partial(exports.export_endpoint, collection=collection)),
+            ),
         ]
     return table
 

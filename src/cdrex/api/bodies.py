@@ -42,29 +42,47 @@ def resource_attributes(
     except orjson.JSONDecodeError:
         raise ApiError.one(400, "The request body is not valid JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
-        raise _bad_document("The request body must be a JSON:API document with a data object.",
-                            "/data")
+        raise _bad_document(
+            "The request body must be a JSON:API document with a data object.", "/data"
+        )
     data = document["data"]
     if "type" not in data:
         raise _bad_document("data must have a type member.", "/data/type")
     if data["type"] != version.collection:
-        raise ApiError(409, [error_object(
-            409, f"type must be {version.collection!r}, not {data['type']!r}.",
-            code="116", title="Type mismatch", pointer="/data/type",
-        )])
+        raise ApiError(
+            409,
+            [
+                error_object(
+                    409,
+                    f"type must be {version.collection!r}, not {data['type']!r}.",
+                    code="116",
+                    title="Type mismatch",
+                    pointer="/data/type",
+                )
+            ],
+        )
     _check_id(data, resource_id)
     attributes = data.get("attributes", {})
     if not isinstance(attributes, dict):
-        raise ApiError.one(422, "attributes must be an object.", code="100",
-                           pointer="/data/attributes")
+        raise ApiError.one(
+            422, "attributes must be an object.", code="100", pointer="/data/attributes"
+        )
     unexpected = [("attributes", name) for name in attributes if name not in allowed]
     unexpected += [("relationships",)] if "relationships" in data else []
     if unexpected:
-        raise ApiError(422, [
-            error_object(422, f"{path[-1]} is not allowed.", code="100",
-                         title="Param not allowed", pointer=json_pointer("data", *path))
-            for path in unexpected
-        ])
+        raise ApiError(
+            422,
+            [
+                error_object(
+                    422,
+                    f"{path[-1]} is not allowed.",
+                    code="100",
+                    title="Param not allowed",
+                    pointer=json_pointer("data", *path),
+                )
+                for path in unexpected
+            ],
+        )
     return attributes
 
 
@@ -75,7 +93,15 @@ def _check_id(data: dict, resource_id: str | None) -> None:
     elif "id" not in data:
         raise _bad_document("data must have an id member.", "/data/id")
     elif data["id"] != resource_id:
-        raise ApiError(409, [error_object(
-            409, "data.id must be the id in the URL.", code="116", title="Id mismatch",
-            pointer="/data/id",
-        )])
+        raise ApiError(
+            409,
+            [
+                error_object(
+                    409,
+                    "data.id must be the id in the URL.",
+                    code="116",
+                    title="Id mismatch",
+                    pointer="/data/id",
+                )
+            ],
+        )

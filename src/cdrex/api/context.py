@@ -160,8 +160,11 @@ class AppContext:
             return self.settings.public_url
         # Building request.url parses the whole URL, a tenth of a cached list response's
         # time; the base depends only on the scheme, the Host header and the server address.
-        key = (request.scope.get("scheme"), request.headers.get("host"),
-               request.scope.get("server"))
+        key = (
+            request.scope.get("scheme"),
+            request.headers.get("host"),
+            request.scope.get("server"),
+        )
         base = self._bases.get(key)
         if base is None:
             if len(self._bases) >= 64:  # Host is the client's to choose: keep this small

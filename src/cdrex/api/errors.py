@@ -41,11 +41,17 @@ class JsonApiResponse(Response):
     media_type = JSONAPI
 
     def __init__(
-        self, content: object, status_code: int = 200, headers: dict[str, str] | None = None,
+        self,
+        content: object,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
         cache_control: str = NO_CACHE,
     ) -> None:
-        super().__init__(content, status_code,
-                         {"Vary": "Accept", "Cache-Control": cache_control, **(headers or {})})
+        super().__init__(
+            content,
+            status_code,
+            {"Vary": "Accept", "Cache-Control": cache_control, **(headers or {})},
+        )
 
     def render(self, content: object) -> bytes:
         return orjson.dumps(content)
@@ -117,14 +123,16 @@ async def on_http_exception(request: Request, error: Exception) -> Response:
     detail = {404: f"No route matches {request.url.path}", 405: "Method not allowed"}.get(
         error.status_code, str(error.detail)
     )
-    return error_response(error.status_code, [error_object(error.status_code, detail)],
-                          dict(error.headers or {}))
+    return error_response(
+        error.status_code, [error_object(error.status_code, detail)], dict(error.headers or {})
+    )
 
 
 async def on_database_unavailable(request: Request, error: Exception) -> Response:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
     return error_response(
-        503, [error_object(503, "The database is unavailable; try again shortly.")],
+        503,
+        [error_object(503, "The database is unavailable; try again shortly.")],
         {"Retry-After": "1"},
     )
 
@@ -140,5 +148,8 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     # Starlette re-raises the error once this is sent, and uvicorn then closes the
     # connection: Connection: close tells the client so, instead of a reset it must guess.
-    return error_response(500, [error_object(500, "The server could not handle the request.")],
-                          {"Connection": "close"})
+    return error_response(
+        500,
+        [error_object(500, "The server could not handle the request.")],
+        {"Connection": "close"},
+    )

@@ -51,7 +51,9 @@ READ_METHODS = ("GET", "HEAD")
 
 
 async def _find(
-    context: AppContext, find: Callable[[Database, int, str], Export | None], account_id: int,
+    context: AppContext,
+    find: Callable[[Database, int, str], Export | None],
+    account_id: int,
     key: str,
 ) -> Export | None:
     """An export by id or file name. A key no export can have never reaches the database."""
@@ -60,16 +62,20 @@ async def _find(
     return await context.read(find, context.db, account_id, key)
 
 
-async def _answering(request: Request, context: AppContext, collection: str) -> tuple[
-    Account, ApiVersion
-]:
+async def _answering(
+    request: Request, context: AppContext, collection: str
+) -> tuple[Account, ApiVersion]:
     """The caller's account and the version that answers it (spec §2.1). A collection that
     version does not have is as unknown as any other path."""
     account = await context.authenticate(request)
     version = choose_version(account.api_version, request.headers.get("x-didww-api-version"))
     if version.collection != collection:
-        raise ApiError.one(404, f"API version {version.name} has no /v3/{collection}; it uses "
-                           f"/v3/{version.collection}.", title="Not Found")
+        raise ApiError.one(
+            404,
+            f"API version {version.name} has no /v3/{collection}; it uses "
+            f"/v3/{version.collection}.",
+            title="Not Found",
+        )
     return account, version
 
 
@@ -88,14 +94,22 @@ async def list_exports(request: Request, collection: str) -> Response:
 
     async def document() -> Response:
         page, total = await context.read(
-            export_store.list_exports, context.db, account.id, query.sort, query.offset,
-            query.page_size, query.filters,
+            export_store.list_exports,
+            context.db,
+            account.id,
+            query.sort,
+            query.offset,
+            query.page_size,
+            query.filters,
         )
-        return JsonApiResponse({
-            "data": [resource(export, version, base, query.fields) for export in page],
-            "meta": meta(version, total_records=total),
-            "links": page_links(query, f"{base}/v3/{version.collection}", total),
-        }, cache_control=REVALIDATE)
+        return JsonApiResponse(
+            {
+                "data": [resource(export, version, base, query.fields) for export in page],
+                "meta": meta(version, total_records=total),
+                "links": page_links(query, f"{base}/v3/{version.collection}", total),
+            },
+            cache_control=REVALIDATE,
+        )
 
     # Everything the page depends on besides the database (see ResponseCache).
     key = ("list", account.id, version.name, base, request.scope["query_string"])
@@ -118,18 +132,27 @@ async def export_endpoint(request: Request, collection: str) -> Response:
         export = await _update(request, context, version, account.id, export_id)
     if export is None:
         raise not_found(export_id)
-    return JsonApiResponse({
-        "data": resource(export, version, context.base_url(request)),
-        "meta": meta(version),
-    })
+    return JsonApiResponse(
+        {
+            "data": resource(export, version, context.base_url(request)),
+            "meta": meta(version),
+        }
+    )
 
 
 def _not_allowed(request: Request, allowed: tuple[str, ...], where: str) -> ApiError:
     # DELETE is refused in every version: exports expire on their own (README).
-    return ApiError(405, [error_object(
-        405, f"{request.method} is not supported here {where}; use {', '.join(allowed)}.",
-        title="Method Not Allowed",
-    )], {"Allow": ", ".join(allowed)})
+    return ApiError(
+        405,
+        [
+            error_object(
+                405,
+                f"{request.method} is not supported here {where}; use {', '.join(allowed)}.",
+                title="Method Not Allowed",
+            )
+        ],
+        {"Allow": ", ".join(allowed)},
+    )
 
 
 async def _update(
@@ -151,11 +174,19 @@ async def _update(
 
 
 def _unprocessable(problems: list[Invalid]) -> ApiError:
-    return ApiError(422, [
-        error_object(422, problem.detail, code="100", title=problem.title,
-                     pointer=json_pointer("data", "attributes", *problem.path))
-        for problem in problems
-    ])
+    return ApiError(
+        422,
+        [
+            error_object(
+                422,
+                problem.detail,
+                code="100",
+                title=problem.title,
+                pointer=json_pointer("data", "attributes", *problem.path),
+            )
+            for problem in problems
+        ],
+    )
 
 
 async def create_export(request: Request, collection: str) -> Response:
@@ -247,8 +278,13 @@ class ExportFileResponse(FileResponse):
 
 
 async def _stored_file(
-    request: Request, context: AppContext, files: S3Files, file_name: str, media_type: str,
-    headers: dict[str, str], size: int,
+    request: Request,
+    context: AppContext,
+    files: S3Files,
+    file_name: str,
+    media_type: str,
+    headers: dict[str, str],
+    size: int,
 ) -> Response:
     """A file in object storage: redirected to a presigned URL, or streamed through with the
     status and headers a local file gets (one range at most: several get the whole file,
@@ -260,8 +296,13 @@ async def _stored_file(
         # answered here too: a URL presigned for GET is refused for HEAD.
         await _from_storage(context, file_name, files.stat, file_name)
         url = await _from_storage(
-            context, file_name, files.presigned_url, file_name, settings.s3_presign_seconds,
-            headers["content-type"], headers["content-disposition"],
+            context,
+            file_name,
+            files.presigned_url,
+            file_name,
+            settings.s3_presign_seconds,
+            headers["content-type"],
+            headers["content-disposition"],
         )
         # 307, not 302: the method is kept by definition, and the URL expires, so the
         # redirect is temporary; no-store keeps caches from replaying it after expiry.
@@ -286,7 +327,9 @@ async def _stored_file(
     # The body is read on worker threads; the background task releases the connection
     # when the client leaves early.
     return StreamingResponse(
-        stored.chunks(), status_code=status, headers=headers,
+        stored.chunks(),
+        status_code=status,
+        headers=headers,
         background=BackgroundTask(stored.close),
     )
 
@@ -295,8 +338,10 @@ def _file_headers(file_name: str, media_type: str) -> dict[str, str]:
     """Content-Type, Content-Disposition and Accept-Ranges exactly as a local file gets them
     (constructing a FileResponse touches no file)."""
     response = FileResponse(file_name, media_type=media_type, filename=file_name)
-    return {key: response.headers[key]
-            for key in ("content-type", "content-disposition", "accept-ranges")}
+    return {
+        key: response.headers[key]
+        for key in ("content-type", "content-disposition", "accept-ranges")
+    }
 
 
 def _one_range(request: Request, size: int, etag: str) -> tuple[int, int] | None:
@@ -325,6 +370,7 @@ async def _from_storage(
     except StorageUnavailable as error:
         log.warning("file storage unavailable for %s: %s", file_name, error)
         raise ApiError(
-            503, [error_object(503, "The file storage is unavailable; try again shortly.")],
+            503,
+            [error_object(503, "The file storage is unavailable; try again shortly.")],
             {"Retry-After": "1"},
         ) from None

@@ -54,14 +54,22 @@ def _bad(code: str, title: str, detail: str, parameter: str) -> ApiError:
 def _parse_sort(raw: str, sortable: tuple[str, ...]) -> list[tuple[str, bool]]:
     items = raw.split(",")
     if len(items) > MAX_SORT_KEYS:
-        raise _bad("114", "Invalid sort criteria",
-                   f"sort takes at most {MAX_SORT_KEYS} keys, not {len(items)}.", "sort")
+        raise _bad(
+            "114",
+            "Invalid sort criteria",
+            f"sort takes at most {MAX_SORT_KEYS} keys, not {len(items)}.",
+            "sort",
+        )
     sort = []
     for item in items:
         name = item.removeprefix("-")
         if name not in sortable:
-            raise _bad("114", "Invalid sort criteria", f"{item} is not a valid sort criteria "
-                       f"(sortable: {', '.join(sortable)}).", "sort")
+            raise _bad(
+                "114",
+                "Invalid sort criteria",
+                f"{item} is not a valid sort criteria (sortable: {', '.join(sortable)}).",
+                "sort",
+            )
         sort.append((name, item.startswith("-")))
     return sort
 
@@ -74,9 +82,12 @@ def _page_value(params: QueryParams, name: str, default: int, maximum: int | Non
     value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 20 else 0
     if value < 1 or (maximum is not None and value > maximum):
         limit = f" and at most {maximum}" if maximum else ""
-        raise _bad("118", "Invalid page value",
-                   f"{raw!r} is not a valid value for {name}: use an integer of at least 1{limit}.",
-                   name)
+        raise _bad(
+            "118",
+            "Invalid page value",
+            f"{raw!r} is not a valid value for {name}: use an integer of at least 1{limit}.",
+            name,
+        )
     return value
 
 
@@ -84,11 +95,19 @@ def _filter_values(raw: str, name: str) -> tuple[str, ...]:
     # A comma-separated value matches any listed value (spec §10.4).
     values = tuple(raw.split(","))
     if len(values) > MAX_FILTER_VALUES:
-        raise _bad("107", "Invalid filter value",
-                   f"{name} takes at most {MAX_FILTER_VALUES} values, not {len(values)}.", name)
+        raise _bad(
+            "107",
+            "Invalid filter value",
+            f"{name} takes at most {MAX_FILTER_VALUES} values, not {len(values)}.",
+            name,
+        )
     if "\x00" in raw:  # PostgreSQL text cannot hold it: refused on SQLite too
-        raise _bad("107", "Invalid filter value",
-                   f"{name} must not contain the NUL character (U+0000).", name)
+        raise _bad(
+            "107",
+            "Invalid filter value",
+            f"{name} must not contain the NUL character (U+0000).",
+            name,
+        )
     return values
 
 
@@ -98,9 +117,12 @@ def _check_length(query_string: bytes) -> None:
         return
     longest = max(query_string.split(b"&"), key=len)
     name = next(iter(parse_qsl(longest.decode("latin-1"), keep_blank_values=True)), ("",))[0]
-    raise _bad("400", "Query string too long",
-               f"The query string is limited to {MAX_QUERY_BYTES} bytes; {name} is the longest "
-               "parameter.", name)
+    raise _bad(
+        "400",
+        "Query string too long",
+        f"The query string is limited to {MAX_QUERY_BYTES} bytes; {name} is the longest parameter.",
+        name,
+    )
 
 
 def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
@@ -119,8 +141,12 @@ def parse_list_query(params: QueryParams, version: ApiVersion) -> ListQuery:
         fields = frozenset(filter(None, params[fields_key].split(",")))
         unknown = sorted(fields - set(version.attributes))
         if unknown:
-            raise _bad("104", "Invalid field",
-                       f"{unknown[0]} is not a valid field for {version.collection}.", fields_key)
+            raise _bad(
+                "104",
+                "Invalid field",
+                f"{unknown[0]} is not a valid field for {version.collection}.",
+                fields_key,
+            )
     raw_sort = params.get("sort")
     return ListQuery(
         sort=_parse_sort(raw_sort, version.sort_fields) if raw_sort else [],

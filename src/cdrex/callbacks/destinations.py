@@ -97,7 +97,8 @@ def _last_32_bits(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address
 
 # IPv6 addresses that lead to the IPv4 addresses they carry: they are as public as those.
 _IPV6_EMBEDDING: tuple[tuple[IPNetwork, str, Callable], ...] = tuple(
-    (ipaddress.ip_network(network), kind, embedded) for network, kind, embedded in (
+    (ipaddress.ip_network(network), kind, embedded)
+    for network, kind, embedded in (
         ("::ffff:0:0/96", "IPv4-mapped", lambda address: (address.ipv4_mapped,)),
         ("64:ff9b::/96", "NAT64", _last_32_bits),  # RFC 6052's well-known prefix
         ("2001::/32", "Teredo", lambda address: address.teredo),  # (server, client)

@@ -43,7 +43,9 @@ def _pinned(url: str, address: IPAddress | None) -> tuple[httpx.URL, dict, dict]
 
 
 def send_callback(
-    client: httpx.Client, request: PreparedCallback, timeout: float,
+    client: httpx.Client,
+    request: PreparedCallback,
+    timeout: float,
     address: IPAddress | None = None,
 ) -> DeliveryOutcome:
     """Send the request once, to ``address`` when given (see check_destination); any 2xx

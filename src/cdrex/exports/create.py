@@ -57,8 +57,10 @@ def reference_problem(value: object) -> Invalid | None:
     if value is not None and not isinstance(value, str):
         return Invalid(("external_reference_id",), "must be a string")
     if value is not None and len(value) > MAX_REFERENCE_LENGTH:
-        return Invalid(("external_reference_id",),
-                       f"is too long (maximum is {MAX_REFERENCE_LENGTH} characters)")
+        return Invalid(
+            ("external_reference_id",),
+            f"is too long (maximum is {MAX_REFERENCE_LENGTH} characters)",
+        )
     if value is not None and "\x00" in value:  # PostgreSQL text cannot hold it: refused on both
         return Invalid(("external_reference_id",), "must not contain the NUL character (U+0000)")
     return None

@@ -83,10 +83,12 @@ def _month_period(
     if year is None or month is None:
         return None
     if (year, month) not in exportable_months(now, months_back):
-        problems.append(Invalid(
-            ("filters",),
-            f"year and month must be within the current and {months_back} previous months",
-        ))
+        problems.append(
+            Invalid(
+                ("filters",),
+                f"year and month must be within the current and {months_back} previous months",
+            )
+        )
         return None
     if "day" not in filters or "day" not in rule.optional:
         return month_start(year, month), next_month_start(year, month)
@@ -134,9 +136,11 @@ def _range_period(
         return None
     oldest = month_start(*exportable_months(now, months_back)[0])
     if not oldest <= start <= now:
-        problems.append(Invalid(
-            ("filters",), f"from must be within the current and {months_back} previous months"
-        ))
+        problems.append(
+            Invalid(
+                ("filters",), f"from must be within the current and {months_back} previous months"
+            )
+        )
         return None
     if end <= start:  # half-open: an empty range selects nothing, so it is refused
         problems.append(Invalid(("filters", "to"), "to must be after from"))
@@ -161,8 +165,12 @@ def _unaliased(
     for sent, value in filters.items():
         key = rule.aliases.get(sent, sent)
         if key in unaliased:
-            problems.append(Invalid(("filters", sent), f"{sent} and {spelt.get(key, key)} "
-                                                        "are the same filter: send one"))
+            problems.append(
+                Invalid(
+                    ("filters", sent),
+                    f"{sent} and {spelt.get(key, key)} are the same filter: send one",
+                )
+            )
         unaliased[key] = value
         spelt[key] = sent
     return unaliased, spelt
@@ -178,7 +186,8 @@ def parse_filters(
     filters, spelt = _unaliased(filters, rule, problems)
     problems += [
         Invalid(("filters", key), f"{key} is not an allowed filter")
-        for key in filters if key not in rule.keys
+        for key in filters
+        if key not in rule.keys
     ]
     period_of = _month_period if rule.period == "month" else _range_period
     period = period_of(filters, rule, now, months_back, problems)

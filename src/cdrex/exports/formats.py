@@ -62,8 +62,7 @@ GZIP_FILE = "application/octet-stream"
 
 # 2021-12-15: the 2017 columns with start, connect and end times in place of one time.
 CDR_IN_2021_12 = FileFormat(
-    columns=(("Date/Time Start (UTC)", "time_start"), *_CONNECT_AND_END,
-             *CDR_IN_2017.columns[1:]),
+    columns=(("Date/Time Start (UTC)", "time_start"), *_CONNECT_AND_END, *CDR_IN_2017.columns[1:]),
     fields=INBOUND_FIELDS,
     suffix=".csv.gz",
     media_type=GZIP_FILE,

@@ -102,8 +102,15 @@ V2022_05_10 = replace(V2021_12_15, name="2022-05-10")  # no export changes
 V2026_04_16 = ApiVersion(
     name="2026-04-16",
     collection="exports",
-    attributes=("status", "created_at", "url", *CALLBACK, "export_type",
-                "external_reference_id", "filters"),
+    attributes=(
+        "status",
+        "created_at",
+        "url",
+        *CALLBACK,
+        "export_type",
+        "external_reference_id",
+        "filters",
+    ),
     writable=("export_type", "filters", *CALLBACK, "external_reference_id"),
     updatable=("external_reference_id",),
     status_names=LOWERCASE,

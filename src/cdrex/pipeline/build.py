@@ -100,8 +100,13 @@ def build_export_file(
 
 
 def _write_part(
-    db: Database, export: Export, fmt: FileFormat, selection: CdrSelection, gzip_level: int,
-    with_header: bool, write: Write,
+    db: Database,
+    export: Export,
+    fmt: FileFormat,
+    selection: CdrSelection,
+    gzip_level: int,
+    with_header: bool,
+    write: Write,
 ) -> int:
     """One slice of the file: (header,) rows, through gzip when the format is gzipped."""
     stage = _Gzip(write, gzip_level) if fmt.gzipped else _Plain(write)

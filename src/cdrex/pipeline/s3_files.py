@@ -36,8 +36,9 @@ DOWNLOAD_MODES = ("stream", "redirect")
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 # Refusals for want of room: a quota (S3-compatible stores such as Ceph's), MinIO's full
 # drives, or HTTP 507 Insufficient Storage, whatever its code. Writes work once space is freed.
-_FULL_CODES = frozenset({"QuotaExceeded", "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded",
-                         "InsufficientStorage"})
+_FULL_CODES = frozenset(
+    {"QuotaExceeded", "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "InsufficientStorage"}
+)
 _INSUFFICIENT_STORAGE = 507
 
 
@@ -81,7 +82,9 @@ def open_s3_files(settings: Settings) -> S3Files:
     )
     try:
         client = boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
             config=config,
         )
     except ValueError as error:  # botocore's "Invalid endpoint: ..."
@@ -234,7 +237,10 @@ class _Upload(io.RawIOBase):
                 created = client.create_multipart_upload(Bucket=bucket, Key=self._key)
                 self._upload_id = created["UploadId"]
             part = client.upload_part(
-                Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number,
+                Bucket=bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
                 Body=bytes(self._buffer),
             )
         self._parts.append({"PartNumber": number, "ETag": part["ETag"]})
@@ -250,7 +256,9 @@ class _Upload(io.RawIOBase):
                 client.put_object(Bucket=bucket, Key=self._key, Body=bytes(self._buffer))
             else:
                 client.complete_multipart_upload(
-                    Bucket=bucket, Key=self._key, UploadId=self._upload_id,
+                    Bucket=bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
                 )
 

@@ -52,8 +52,10 @@ def write_in_parallel(producers: list[Producer], write: Write) -> int:
     with ExitStack() as stack:
         spools = [stack.enter_context(tempfile.TemporaryFile()) for _ in producers[1:]]
         with ThreadPoolExecutor(len(producers), thread_name_prefix="slice") as pool:
-            later = [pool.submit(spooled, produce, spool)
-                     for produce, spool in zip(producers[1:], spools, strict=True)]
+            later = [
+                pool.submit(spooled, produce, spool)
+                for produce, spool in zip(producers[1:], spools, strict=True)
+            ]
             try:
                 rows = producers[0](write)
                 for future, spool in zip(later, spools, strict=True):
@@ -69,4 +71,3 @@ def _append(spool: BinaryIO, write: Write) -> None:
     spool.seek(0)
     while chunk := spool.read(_COPY_BUFFER):
         write(chunk)
-

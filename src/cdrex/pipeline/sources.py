@@ -136,7 +136,7 @@ def _general_lines(
     sql = f"SELECT id, {_sqlite_line(fields)} FROM {table} WHERE id IN "
     lines: dict[int, str] = {}
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start:start + _IN_CHUNK]
+        chunk = ids[start : start + _IN_CHUNK]
         lines.update(driver.execute(sql + f"({', '.join('?' * len(chunk))})", chunk))
     return lines
 
@@ -153,9 +153,10 @@ def _batch_csv(
         return "\n".join([slow if line is None else line for _, line, slow in batch]) + "\n"
     failed = [id_ for id_, line, _ in batch if line is not None and not _plain(line, 1, separators)]
     redone = general(failed)
-    return "\n".join([
-        slow if line is None else redone.get(id_, line) for id_, line, slow in batch
-    ]) + "\n"
+    return (
+        "\n".join([slow if line is None else redone.get(id_, line) for id_, line, slow in batch])
+        + "\n"
+    )
 
 
 def _postgres_value(field: Field) -> str:
@@ -192,8 +193,12 @@ ORDER = "ORDER BY time_start DESC, id"  # newest first, ties in insertion order
 
 
 def sqlite_csv(
-    conn: sa.Connection, table: str, fmt: FileFormat, account_id: int,
-    selection: CdrSelection, write: Write,
+    conn: sa.Connection,
+    table: str,
+    fmt: FileFormat,
+    account_id: int,
+    selection: CdrSelection,
+    write: Write,
 ) -> int:
     fields = fmt.column_fields()
     plain = _sqlite_plain(fields)
@@ -235,8 +240,12 @@ def postgres_copy_statement(
 
 
 def postgres_csv(
-    conn: sa.Connection, table: str, fmt: FileFormat, account_id: int,
-    selection: CdrSelection, write: Write,
+    conn: sa.Connection,
+    table: str,
+    fmt: FileFormat,
+    account_id: int,
+    selection: CdrSelection,
+    write: Write,
 ) -> int:
     sql, params = postgres_copy_statement(table, fmt, account_id, selection)
     cursor = conn.connection.driver_connection.cursor()
@@ -261,7 +270,11 @@ SOURCES = {"sqlite": sqlite_csv, "postgresql": postgres_csv}
 
 
 def write_csv_rows(
-    db: Database, table: str, fmt: FileFormat, account_id: int, selection: CdrSelection,
+    db: Database,
+    table: str,
+    fmt: FileFormat,
+    account_id: int,
+    selection: CdrSelection,
     write: Write,
 ) -> int:
     """Write the selected CDRs as CSV lines (no header); return how many rows were written."""

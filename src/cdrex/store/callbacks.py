@@ -48,14 +48,21 @@ def claim_due_callback(
     moment could both count the same account below its cap.
     """
     due = (
-        sa.select(callback_deliveries.c.id, callback_deliveries.c.attempts,
-                  callback_deliveries.c.event, exports.c.account_id, exports.c.id.label("eid"),
-                  accounts.c.callback_secret)
+        sa.select(
+            callback_deliveries.c.id,
+            callback_deliveries.c.attempts,
+            callback_deliveries.c.event,
+            exports.c.account_id,
+            exports.c.id.label("eid"),
+            accounts.c.callback_secret,
+        )
         .join(exports, exports.c.id == callback_deliveries.c.export_id)
         .join(accounts, accounts.c.id == exports.c.account_id)
-        .where(callback_deliveries.c.status.in_((PENDING, SENDING)),  # sending: lease over
-               callback_deliveries.c.due_at <= now,
-               exports.c.account_id.not_in(_accounts_at_cap(now, per_account)))
+        .where(
+            callback_deliveries.c.status.in_((PENDING, SENDING)),  # sending: lease over
+            callback_deliveries.c.due_at <= now,
+            exports.c.account_id.not_in(_accounts_at_cap(now, per_account)),
+        )
         .order_by(callback_deliveries.c.due_at)
         .limit(1)
         .with_for_update(skip_locked=True, of=callback_deliveries)
@@ -67,9 +74,9 @@ def claim_due_callback(
         if row is None:
             return None
         conn.execute(
-            callback_deliveries.update().where(callback_deliveries.c.id == row.id)
-            .values(status=SENDING, due_at=now + lease,
-                    attempts=callback_deliveries.c.attempts + 1)
+            callback_deliveries.update()
+            .where(callback_deliveries.c.id == row.id)
+            .values(status=SENDING, due_at=now + lease, attempts=callback_deliveries.c.attempts + 1)
         )
     export = get_export(db, row.account_id, row.eid)
     if export is None:  # deleted by the sweeper since: nothing left to tell
@@ -90,19 +97,29 @@ def _accounts_at_cap(now: datetime, per_account: int) -> sa.Select:
 
 
 def record_attempt(
-    db: Database, delivery_id: int, now: datetime, outcome: DeliveryOutcome,
+    db: Database,
+    delivery_id: int,
+    now: datetime,
+    outcome: DeliveryOutcome,
     retry_at: datetime | None,
 ) -> str:
     """Keep the attempt, and move the delivery on: delivered, due again at ``retry_at``, or
     dropped when there is no retry left. Returns the delivery's new status."""
     status = DELIVERED if outcome.ok else (PENDING if retry_at is not None else DROPPED)
     with db.write() as conn:
-        conn.execute(callback_attempts.insert().values(
-            delivery_id=delivery_id, attempted_at=now, status_code=outcome.status_code,
-            error=outcome.error, elapsed_ms=outcome.elapsed_ms,
-        ))
         conn.execute(
-            callback_deliveries.update().where(callback_deliveries.c.id == delivery_id).values(
+            callback_attempts.insert().values(
+                delivery_id=delivery_id,
+                attempted_at=now,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                elapsed_ms=outcome.elapsed_ms,
+            )
+        )
+        conn.execute(
+            callback_deliveries.update()
+            .where(callback_deliveries.c.id == delivery_id)
+            .values(
                 status=status,
                 due_at=retry_at or now,
                 finished_at=None if status == PENDING else now,
@@ -128,9 +145,15 @@ class DeliveryInfo:
 def list_deliveries(db: Database, account_id: int | None, limit: int) -> list[DeliveryInfo]:
     """The newest deliveries first, of one account or of all."""
     query = (
-        sa.select(callback_deliveries.c.export_id, accounts.c.name, callback_deliveries.c.event,
-                  callback_deliveries.c.status, callback_deliveries.c.attempts,
-                  callback_deliveries.c.created_at, callback_deliveries.c.last_error)
+        sa.select(
+            callback_deliveries.c.export_id,
+            accounts.c.name,
+            callback_deliveries.c.event,
+            callback_deliveries.c.status,
+            callback_deliveries.c.attempts,
+            callback_deliveries.c.created_at,
+            callback_deliveries.c.last_error,
+        )
         .join(exports, exports.c.id == callback_deliveries.c.export_id)
         .join(accounts, accounts.c.id == exports.c.account_id)
         .order_by(callback_deliveries.c.created_at.desc(), callback_deliveries.c.id.desc())

@@ -42,24 +42,63 @@ def _utc(value: datetime | str | None) -> datetime | None:
 # read as the driver returns them (type_coerce to String only skips the processing: on
 # PostgreSQL the driver still returns datetimes and dicts) and converted here instead.
 _EXPORT_FIELDS = (
-    "id", "account_id", "api_version", "export_type", "filters", "period_start", "period_end",
-    "did_number", "created_at", "file_name", "status", "attempts", "completed_at",
-    "row_count", "byte_size", "sha256", "failure_reason", "voice_out_trunk_id", "callback_url",
-    "callback_method", "external_reference_id", "base_url",
+    "id",
+    "account_id",
+    "api_version",
+    "export_type",
+    "filters",
+    "period_start",
+    "period_end",
+    "did_number",
+    "created_at",
+    "file_name",
+    "status",
+    "attempts",
+    "completed_at",
+    "row_count",
+    "byte_size",
+    "sha256",
+    "failure_reason",
+    "voice_out_trunk_id",
+    "callback_url",
+    "callback_method",
+    "external_reference_id",
+    "base_url",
 )
 _EXPORT_COLUMNS = [
     sa.type_coerce(column, sa.String).label(name)
-    if isinstance(column.type, UtcDateTime | sa.JSON) else column
+    if isinstance(column.type, UtcDateTime | sa.JSON)
+    else column
     for name, column in ((name, exports.c[name]) for name in _EXPORT_FIELDS)
 ]
 
 
 def _to_export(row: Sequence) -> Export:
     """An Export from a row of _EXPORT_COLUMNS."""
-    (id_, account_id, api_version, export_type, filters, period_start, period_end, did_number,
-     created_at, file_name, status, attempts, completed_at, row_count, byte_size, sha256,
-     failure_reason, voice_out_trunk_id, callback_url, callback_method,
-     external_reference_id, base_url) = row
+    (
+        id_,
+        account_id,
+        api_version,
+        export_type,
+        filters,
+        period_start,
+        period_end,
+        did_number,
+        created_at,
+        file_name,
+        status,
+        attempts,
+        completed_at,
+        row_count,
+        byte_size,
+        sha256,
+        failure_reason,
+        voice_out_trunk_id,
+        callback_url,
+        callback_method,
+        external_reference_id,
+        base_url,
+    ) = row
     return Export(
         id=id_,
         account_id=account_id,
@@ -95,8 +134,11 @@ def _page_query(sort: tuple[tuple[str, bool], ...], filtered: tuple[str, ...]) -
     order = [SORTABLE[name].desc() if descending else SORTABLE[name] for name, descending in sort]
     order += [exports.c.created_at, exports.c.id]  # stable pages whatever the sort
     return (
-        sa.select(*_EXPORT_COLUMNS).where(_MINE, *_filter_clauses(filtered)).order_by(*order)
-        .offset(sa.bindparam("offset")).limit(sa.bindparam("limit"))
+        sa.select(*_EXPORT_COLUMNS)
+        .where(_MINE, *_filter_clauses(filtered))
+        .order_by(*order)
+        .offset(sa.bindparam("offset"))
+        .limit(sa.bindparam("limit"))
     )
 
 
@@ -259,9 +301,11 @@ def _owe_callback(conn: sa.Connection, export_id: str, event: ExportStatus, now:
     wanted = sa.select(
         exports.c.id, sa.literal(event.value), sa.literal(PENDING_CALLBACK), at, at
     ).where(exports.c.id == export_id, exports.c.callback_url.is_not(None))
-    conn.execute(callback_deliveries.insert().from_select(
-        ["export_id", "event", "status", "due_at", "created_at"], wanted
-    ))
+    conn.execute(
+        callback_deliveries.insert().from_select(
+            ["export_id", "event", "status", "due_at", "created_at"], wanted
+        )
+    )
 
 
 def _gave_up(attempts: int, last_error: str | None) -> str:
@@ -324,7 +368,9 @@ def release_export(
     a deploy must not push exports towards Failed.
     """
     values: dict[str, object] = {
-        "status": ExportStatus.PENDING.value, "lease_owner": None, "lease_expires_at": None,
+        "status": ExportStatus.PENDING.value,
+        "lease_owner": None,
+        "lease_expires_at": None,
     }
     if reason is not None:
         values["failure_reason"] = reason

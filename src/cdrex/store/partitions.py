@@ -144,9 +144,11 @@ def _maintain_table(
     conn.commit()
     steps = [("created", create_partition, m) for m in _months(first, last) if m not in existing]
     steps += [("dropped", _drop_partition, m) for m in existing if m < first]
-    steps += [("clustered", _cluster_partition, m)
-              for m, (_, clustered) in existing.items()
-              if not clustered and m >= first and _closed(m, now)]
+    steps += [
+        ("clustered", _cluster_partition, m)
+        for m, (_, clustered) in existing.items()
+        if not clustered and m >= first and _closed(m, now)
+    ]
     for outcome, step, month in steps:
         name = partition_name(table, month)
         try:
@@ -186,4 +188,3 @@ def _cluster_partition(conn: sa.Connection, table: str, month: Month) -> str:
 
 def _closed(month: Month, now: datetime) -> bool:
     return now >= month_start(*shift_month(*month, 1)) + _CLOSE_DELAY
-

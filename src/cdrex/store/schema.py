@@ -101,8 +101,9 @@ callback_deliveries = sa.Table(
     "callback_deliveries",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("export_id", sa.ForeignKey("exports.id", ondelete="CASCADE"), nullable=False,
-              index=True),
+    sa.Column(
+        "export_id", sa.ForeignKey("exports.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("event", sa.String(16), nullable=False),  # the export's status: completed|failed
     sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | dropped
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -117,8 +118,12 @@ callback_attempts = sa.Table(
     "callback_attempts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("delivery_id", sa.ForeignKey("callback_deliveries.id", ondelete="CASCADE"),
-              nullable=False, index=True),
+    sa.Column(
+        "delivery_id",
+        sa.ForeignKey("callback_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("attempted_at", UtcDateTime, nullable=False),
     sa.Column("status_code", sa.Integer),
     sa.Column("error", sa.Text),

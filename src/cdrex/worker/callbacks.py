@@ -54,8 +54,9 @@ class CallbackSender:
 
     def run_once(self) -> bool:
         """Make one due attempt; False when none is due."""
-        due = claim_due_callback(self.db, datetime.now(UTC), self.lease,
-                                 self.settings.callback_per_account)
+        due = claim_due_callback(
+            self.db, datetime.now(UTC), self.lease, self.settings.callback_per_account
+        )
         if due is None:
             return False
         outcome, retry = self._attempt(due)
@@ -65,9 +66,14 @@ class CallbackSender:
         if retry and not outcome.ok and delay is not None:
             retry_at = now + timedelta(seconds=delay)
         status = record_attempt(self.db, due.delivery_id, now, outcome, retry_at)
-        log.info("callbacks: export %s %s callback attempt %d: %s (%s)", due.export.id,
-                 due.event, due.attempts_made + 1, status,
-                 outcome.error or outcome.status_code)
+        log.info(
+            "callbacks: export %s %s callback attempt %d: %s (%s)",
+            due.export.id,
+            due.event,
+            due.attempts_made + 1,
+            status,
+            outcome.error or outcome.status_code,
+        )
         return True
 
     def _attempt(self, due: DueCallback) -> tuple[DeliveryOutcome, bool]:
@@ -83,8 +89,10 @@ class CallbackSender:
         except RefusedDestination as error:
             return _refused(str(error)), False
         request = callback_request(
-            export.callback_url, export.callback_method.value.upper(),
-            self._payload(due), due.secret,
+            export.callback_url,
+            export.callback_method.value.upper(),
+            self._payload(due),
+            due.secret,
         )
         timeout = self.settings.callback_timeout_seconds
         return send_callback(self.client, request, timeout, address), True
@@ -106,11 +114,14 @@ def start_senders(
     db: Database, settings: Settings, stop: threading.Event
 ) -> list[threading.Thread]:
     threads = [
-        threading.Thread(target=CallbackSender(db, settings).run, args=(stop,),
-                         name=f"callback-sender-{n}", daemon=True)
+        threading.Thread(
+            target=CallbackSender(db, settings).run,
+            args=(stop,),
+            name=f"callback-sender-{n}",
+            daemon=True,
+        )
         for n in range(settings.callback_senders)
     ]
     for thread in threads:
         thread.start()
     return threads
-

@@ -63,13 +63,18 @@ class ExportWorker:
         )
         if export is None:
             return False
-        log.info("worker %s: building export %s (attempt %d)", self.name, export.id,
-                 export.attempts)
+        log.info(
+            "worker %s: building export %s (attempt %d)", self.name, export.id, export.attempts
+        )
         try:
             with self._keep_lease(export):
                 built = build_export_file(
-                    self.db, self.files, export, gzip_level=self.settings.gzip_level,
-                    slices=self.settings.export_slices, stop=stop,
+                    self.db,
+                    self.files,
+                    export,
+                    gzip_level=self.settings.gzip_level,
+                    slices=self.settings.export_slices,
+                    stop=stop,
                 )
         except BuildStopped:
             log.info("worker %s: stopping; export %s goes back to pending", self.name, export.id)
@@ -83,18 +88,29 @@ class ExportWorker:
                 return True
             # An outage: one line each time (no traceback: the cause is known), and a pause
             # before the next claim, so a store that stays full neither floods nor spins.
-            log.warning("worker %s: %s (%s); export %s goes back to pending, next claim in "
-                        "%.1f s", self.name, decision.reason, _brief(error), export.id,
-                        decision.backoff_seconds)
+            log.warning(
+                "worker %s: %s (%s); export %s goes back to pending, next claim in %.1f s",
+                self.name,
+                decision.reason,
+                _brief(error),
+                export.id,
+                decision.backoff_seconds,
+            )
             self._give_back(export, stop, decision.reason)
             stop.wait(decision.backoff_seconds)
             return False
-        finished = self._retrying("complete", export, stop, lambda: export_store.complete_export(
-            self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
-        ))
+        finished = self._retrying(
+            "complete",
+            export,
+            stop,
+            lambda: export_store.complete_export(
+                self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
+            ),
+        )
         if finished:
-            log.info("worker %s: export %s completed, %d rows", self.name, export.id,
-                     built.row_count)
+            log.info(
+                "worker %s: export %s completed, %d rows", self.name, export.id, built.row_count
+            )
         elif finished is not None:
             log.warning("worker %s: lost the lease on export %s", self.name, export.id)
         return True
@@ -110,9 +126,14 @@ class ExportWorker:
     def _give_back(self, export: Export, stop: threading.Event, reason: str | None = None) -> None:
         """Release the export without counting the attempt (recording ``reason`` as its last
         error, if given)."""
-        self._retrying("give back", export, stop, lambda: export_store.release_export(
-            self.db, export.id, self.name, reason, count_attempt=False
-        ))
+        self._retrying(
+            "give back",
+            export,
+            stop,
+            lambda: export_store.release_export(
+                self.db, export.id, self.name, reason, count_attempt=False
+            ),
+        )
 
     def _retrying(
         self, what: str, export: Export, stop: threading.Event, write: Callable[[], T]
@@ -126,8 +147,13 @@ class ExportWorker:
                 return write()
             except UNAVAILABLE_ERRORS as error:
                 if now() >= deadline or stop.is_set():
-                    log.warning("worker %s: could not %s export %s (%s); its lease will run "
-                                "out", self.name, what, export.id, _brief(error))
+                    log.warning(
+                        "worker %s: could not %s export %s (%s); its lease will run out",
+                        self.name,
+                        what,
+                        export.id,
+                        _brief(error),
+                    )
                     return None
             stop.wait(1.0)
 

@@ -40,8 +40,10 @@ def run_sweeper(db: Database, files: FileStore, settings: Settings, stop: thread
             if removed:
                 log.info("sweep: deleted %d expired exports", removed)
         except UNAVAILABLE_ERRORS as error:
-            log.warning("sweep: database unavailable (%s); trying again next period",
-                        str(error).strip().splitlines()[0])
+            log.warning(
+                "sweep: database unavailable (%s); trying again next period",
+                str(error).strip().splitlines()[0],
+            )
         except Exception:
             log.exception("sweep failed; trying again next period")
         if stop.wait(settings.sweep_seconds):

@@ -41,7 +41,9 @@ class WorkerThreads:
         if count:
             self.threads.append(
                 threading.Thread(
-                    target=run_sweeper, args=(db, files, settings, self.stop), name="sweeper",
+                    target=run_sweeper,
+                    args=(db, files, settings, self.stop),
+                    name="sweeper",
                     daemon=True,
                 )
             )

@@ -32,18 +32,26 @@ def upgrade() -> None:
     op.create_table(
         TABLE,
         # bigserial on PostgreSQL, the rowid on SQLite
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("account_id", sa.Integer(), nullable=False),
-        *(sa.Column(field.name, SQL_TYPES[field.kind], nullable=not field.required)
-          for field in OUTBOUND_FIELDS),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
-                                name=op.f(f"fk_{TABLE}_account_id_accounts")),
+        *(
+            sa.Column(field.name, SQL_TYPES[field.kind], nullable=not field.required)
+            for field in OUTBOUND_FIELDS
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f(f"fk_{TABLE}_account_id_accounts")
+        ),
         sa.PrimaryKeyConstraint(*key, name=op.f(f"pk_{TABLE}")),
         **({"postgresql_partition_by": "RANGE (time_start)"} if postgres else {}),
     )
-    op.create_index(op.f(f"ix_{TABLE}_account_id_time_start_id"), TABLE,
-                    ["account_id", "time_start", "id"])
+    op.create_index(
+        op.f(f"ix_{TABLE}_account_id_time_start_id"), TABLE, ["account_id", "time_start", "id"]
+    )
     if postgres:  # months come from partition maintenance, which `cdrex migrate` runs
         op.execute(f"CREATE TABLE {default_partition_name(TABLE)} PARTITION OF {TABLE} DEFAULT")
 
