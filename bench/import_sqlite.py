@@ -1,7 +1,7 @@
 """Benchmark: `cdrex cdrs import` of a 100,000-row CSV, and `cdrex cdrs generate`, on SQLite.
 
 The CSV holds generated calls with every inbound field, written in the record format
-(shared/spec/cdr-record.md). Each run imports into a fresh data directory. Rates are given
+(docs/cdr-record.md). Each run imports into a fresh data directory. Rates are given
 for the whole command and net of the CLI's start-up (timed as `cdrex accounts list`).
 
 Target: 50,000 rows/s, net of start-up.

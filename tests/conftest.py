@@ -20,8 +20,8 @@ import pytest
 from sdk_env import SdkEnvs
 
 JSONAPI = "application/vnd.api+json"
-# The shared references (DIDWW's spec and samples) sit beside the repository.
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# DIDWW's samples and OpenAPI excerpt, kept in the repository (tests/samples/README.md).
+SAMPLES = Path(__file__).resolve().parent / "samples"
 POSTGRES_URL = os.environ.get(
     "CDREX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -25,9 +25,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conftest import JSONAPI, SHARED, Service, assert_error, month_back, new_accounts
+from conftest import JSONAPI, SAMPLES, Service, assert_error, month_back, new_accounts
 
-SAMPLES = SHARED / "spec" / "samples"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CREATED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # A callback URL no callback can reach: loopback is refused by the destination check, and

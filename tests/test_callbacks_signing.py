@@ -34,10 +34,10 @@ from cdrex.callbacks.signature import (
     normalize_url,
     sign,
 )
-from conftest import SHARED
+from conftest import SAMPLES
 from sdk_env import SdkEnvs
 
-VECTORS_FILE = SHARED / "spec" / "samples" / "callback_signature_vectors.json"
+VECTORS_FILE = SAMPLES / "callback_signature_vectors.json"
 VECTORS = json.loads(VECTORS_FILE.read_text())["cases"]
 SECRET = "my-callback-secret"
 EXPORT_ID = "5f4e1a52-0b7a-4c55-9a6e-0f2f6a0c8d11"

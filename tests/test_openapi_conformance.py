@@ -1,8 +1,8 @@
 """API 2026-04-16 against DIDWW's published OpenAPI document (its exports excerpt,
-shared/spec/didww-openapi-2026-04-16-exports.yaml), on the real server, both backends.
+tests/samples/didww-openapi-2026-04-16-exports.yaml), on the real server, both backends.
 
 Every request and response of the exchanges below is validated with openapi-core. Where the
-document is wrong or looser than the spec (shared/spec/didww-exports-api.md), the exchange
+document is wrong or looser than the spec (docs/api.md), the exchange
 names the deviation of KNOWN_DEVIATIONS that explains it, and the test then requires that
 deviation to show: the validation must fail exactly there and pass everywhere else, so no
 failure is waved through and a deviation that no longer holds fails the test. Each one is a
@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -38,12 +37,10 @@ from openapi_core.validation.schemas import oas30_read_schema_validators_factory
 from openapi_core.validation.schemas.validators import SchemaValidator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from conftest import JSONAPI, Service, new_accounts, run_sql
+from conftest import JSONAPI, SAMPLES, Service, new_accounts, run_sql
 
 VERSION = "2026-04-16"
-REPOSITORY = Path(__file__).resolve().parents[1]
-# The shared references sit beside the repository (../shared from its root).
-DOCUMENT = REPOSITORY.parent / "shared" / "spec" / "didww-openapi-2026-04-16-exports.yaml"
+DOCUMENT = SAMPLES / "didww-openapi-2026-04-16-exports.yaml"
 
 
 Raised = type[Exception] | tuple[type[Exception], ...] | None

@@ -27,10 +27,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from conftest import SHARED, Service, month_back, new_accounts
+from conftest import SAMPLES, Service, month_back, new_accounts
 from sdk_env import SDK_API_VERSIONS, SdkEnvs, run_sdk_script
 
-SAMPLES = SHARED / "spec" / "samples"
 SECRET = "sdk-callback-secret"
 FAST_CALLBACKS = {"CDREX_CALLBACK_ALLOW_PRIVATE": "1", "CDREX_CALLBACK_RETRY_DELAYS": "1,1,1"}
 

@@ -118,7 +118,7 @@ async def list_exports(request: Request, collection: str) -> Response:
 
 async def export_endpoint(request: Request, collection: str) -> Response:
     """GET shows one export, PATCH (or PUT) changes it where the version allows; DELETE is
-    refused in every version (see the README's compatibility section)."""
+    refused in every version (see docs/api.md, compatibility)."""
     context = context_of(request)
     check_accept(request)
     account, version = await _answering(request, context, collection)
@@ -141,7 +141,7 @@ async def export_endpoint(request: Request, collection: str) -> Response:
 
 
 def _not_allowed(request: Request, allowed: tuple[str, ...], where: str) -> ApiError:
-    # DELETE is refused in every version: exports expire on their own (README).
+    # DELETE is refused in every version: exports expire on their own (docs/api.md).
     return ApiError(
         405,
         [

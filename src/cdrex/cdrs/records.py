@@ -1,4 +1,4 @@
-"""The CDR record format (shared/spec/cdr-record.md): fields, their kinds, and parsing.
+"""The CDR record format (docs/cdr-record.md): fields, their kinds, and parsing.
 
 Records are parsed into plain tuples in the order of their record type's fields
 (``INBOUND_FIELDS`` for ``cdr_in``, ``OUTBOUND_FIELDS`` for ``cdr_out``; ``RECORD_FIELDS``

@@ -98,7 +98,7 @@ CDR_IN_2026_04 = FileFormat(
 )
 
 # The 2026-04-16 outbound columns. Earlier versions' outbound header is not published
-# (spec §8.3); they get these too (README, compatibility).
+# (spec §8.3); they get these too (docs/api.md, compatibility).
 CDR_OUT_2026_04 = FileFormat(
     columns=(
         ("Date/Time Start (UTC)", "time_start"),

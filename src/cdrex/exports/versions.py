@@ -3,7 +3,7 @@
 The HTTP handlers and the callback senders read everything version-specific from an
 ``ApiVersion``; adding a version is adding a row here (and its file formats in
 cdrex.exports.formats). The differences come from
-shared/spec/didww-exports-api.md §1.
+docs/api.md (DIDWW spec §1).
 """
 
 from __future__ import annotations
