@@ -19,10 +19,11 @@ from cdrex.cdrs.records import (
     INBOUND_FIELDS,
     OUTBOUND_BY_NAME,
     OUTBOUND_FIELDS,
-    RECORD_FIELDS,
     Field,
     Kind,
 )
+from cdrex.exports.kinds import KINDS
+from cdrex.exports.model import ExportType
 
 NOW = datetime(2026, 5, 17, 13, 5, tzinfo=UTC)
 TRUNK = "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f708192"
@@ -71,7 +72,10 @@ def test_fields_follow_the_spec_table() -> None:
     ]  # fmt: skip
     required = {field.name for field in OUTBOUND_FIELDS if field.required}
     assert required == {"time_start", "voice_out_trunk_id", "destination_number", "duration"}
-    assert RECORD_FIELDS == {"cdr_in": INBOUND_FIELDS, "cdr_out": OUTBOUND_FIELDS}
+    assert {kind: KINDS[kind].fields for kind in KINDS} == {
+        ExportType.CDR_IN: INBOUND_FIELDS,
+        ExportType.CDR_OUT: OUTBOUND_FIELDS,
+    }
 
 
 # --- files that parse ----------------------------------------------------------------------

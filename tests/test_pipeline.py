@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from cdrex.cdrs.generate import batches, generate_inbound
-from cdrex.exports.formats import CDR_IN_2017, FILE_FORMATS
+from cdrex.exports.formats import CDR_IN_2017
+from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import CdrSelection, Export, ExportType
 from cdrex.exports.window import month_start, next_month_start
 from cdrex.pipeline.build import BuildStopped, build_export_file
@@ -28,7 +29,8 @@ GZIPPED = "gz-test"  # an API version whose files are gzipped (the real ones com
 @pytest.fixture
 def month_export(database, monkeypatch):  # type: ignore[no-untyped-def]
     """A factory of exports of this month's 30,000 calls (ties included)."""
-    monkeypatch.setitem(FILE_FORMATS, (GZIPPED, "cdr_in"), replace(CDR_IN_2017, suffix=".csv.gz"))
+    formats = KINDS[ExportType.CDR_IN].formats
+    monkeypatch.setitem(formats, GZIPPED, replace(CDR_IN_2017, suffix=".csv.gz"))
     now = datetime.now(UTC)
     account = create_account(database, "slices")
     insert_cdrs(database, account.id, batches(generate_inbound(30_000, 1, now, seed=5)))

@@ -21,8 +21,9 @@ import click
 import sqlalchemy as sa
 
 from cdrex.cdrs.files import BadCdrFile, read_records
-from cdrex.cdrs.generate import batches, generate_inbound, generate_outbound, outbound_trunks
-from cdrex.cdrs.records import RECORD_FIELDS
+from cdrex.cdrs.generate import batches
+from cdrex.exports.kinds import KINDS
+from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.sinks import StorageConfigError
 from cdrex.settings import Settings
@@ -367,11 +368,14 @@ def cdrs() -> None:
 
 CDR_TYPE = click.option(
     "--type",
-    "kind",
-    type=click.Choice(list(RECORD_FIELDS)),
-    default="cdr_in",
+    "export_type",
+    # The values, not the members: click would take an enum's member names.
+    type=click.Choice([export_type.value for export_type in KINDS]),
+    default=ExportType.CDR_IN.value,
     show_default=True,
-    help="Inbound (cdr_in) or outbound (cdr_out) calls.",
+    callback=lambda _ctx, _param, value: ExportType(value),
+    help=" or ".join(f"{kind.description} ({name})" for name, kind in KINDS.items()).capitalize()
+    + ".",
 )
 
 
@@ -380,7 +384,9 @@ CDR_TYPE = click.option(
 @click.option("--account", "account_name", metavar="NAME", required=True)
 @CDR_TYPE
 @click.pass_obj
-def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str) -> None:
+def cdrs_import(
+    settings: Settings, file: BinaryIO, account_name: str, export_type: ExportType
+) -> None:
     """Import CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
 
     All or nothing: a file with a bad row imports nothing, and the error names its line.
@@ -390,9 +396,9 @@ def cdrs_import(settings: Settings, file: BinaryIO, account_name: str, kind: str
     size = _file_size(file)
     with _progress("Importing", size) as bar:
         try:
-            parsed = read_records(file, RECORD_FIELDS[kind])
+            parsed = read_records(file, KINDS[export_type].fields)
             imported = insert_cdrs(
-                db, account.id, _tracked(parsed, bar, file, size), kind, _lease(settings)
+                db, account.id, _tracked(parsed, bar, file, size), export_type, _lease(settings)
             )
         except (BadCdrFile, ImportAbandoned, *UNAVAILABLE_ERRORS) as error:
             name = getattr(file, "name", "input")
@@ -433,23 +439,22 @@ def cdrs_generate(
     months: int,
     seed: int,
     until: datetime | None,
-    kind: str,
+    export_type: ExportType,
 ) -> None:
     """Generate realistic synthetic CDRs over the last --months months, an equal share in
     each month."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name)
-    generate = generate_outbound if kind == "cdr_out" else generate_inbound
+    kind = KINDS[export_type]
     end = until.replace(tzinfo=UTC) if until else datetime.now(UTC)
-    generated = generate(rows, months, end, seed=seed)
+    generated = kind.generate(rows, months, end, seed=seed)
     with _progress("Generating", rows) as bar:
         inserted = insert_cdrs(
-            db, account.id, _tracked(batches(generated), bar), kind, _lease(settings)
+            db, account.id, _tracked(batches(generated), bar), export_type, _lease(settings)
         )
     click.echo(f"generated {inserted} CDRs for account {account.name}")
-    if kind == "cdr_out":  # the ids a voice_out_trunk.id filter takes
-        for trunk_id, name in outbound_trunks(seed):
-            click.echo(f"  trunk {trunk_id}  {name}")
+    for note in kind.generated_notes(seed):
+        click.echo(f"  {note}")
 
 
 def _lease(settings: Settings) -> timedelta:

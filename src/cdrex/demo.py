@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cdrex.cdrs.generate import batches, generate_inbound, generate_outbound
+from cdrex.cdrs.generate import batches
+from cdrex.exports.kinds import KINDS
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import Account, AccountError, account_for_key
@@ -19,9 +20,7 @@ from cdrex.store.cdrs import count_cdrs, insert_cdrs
 from cdrex.store.db import Database
 
 DEMO_ACCOUNT = "demo"
-DEMO_INBOUND_ROWS = 120_000
-DEMO_OUTBOUND_ROWS = 30_000
-DEMO_ROWS = DEMO_INBOUND_ROWS + DEMO_OUTBOUND_ROWS
+DEMO_ROWS = sum(kind.demo_rows for kind in KINDS.values())
 DEMO_MONTHS = 3  # the current month and the two before it: what the API lets one export
 DEMO_SEED = 2017
 KEY_FILE = "demo-api-key.txt"
@@ -36,19 +35,23 @@ def demo_account(db: Database) -> Account:
 
 
 def needs_calls(db: Database, account: Account) -> bool:
-    return count_cdrs(db, account.id) == 0
+    """Whether the demo is not set up yet: the first kind's calls, added last, mark it."""
+    return count_cdrs(db, account.id, next(iter(KINDS))) == 0
 
 
 def add_calls(db: Database, account: Account, progress: Callable[[int], object]) -> int:
-    """Generate the demo calls (a transaction per direction, outbound first: the inbound
-    ones are what marks the demo as set up), reporting each batch's size."""
+    """Generate the demo calls, reporting each batch's size: a transaction per kind, the
+    first kind last (its calls mark the demo as set up), none for a kind that has calls
+    (an earlier run stopped between two)."""
     now = datetime.now(UTC)
-    outbound = generate_outbound(DEMO_OUTBOUND_ROWS, DEMO_MONTHS, now, seed=DEMO_SEED)
-    inbound = generate_inbound(DEMO_INBOUND_ROWS, DEMO_MONTHS, now, seed=DEMO_SEED)
-    if count_cdrs(db, account.id, "cdr_out"):  # an earlier run stopped between the two
-        outbound = iter(())
-    added = insert_cdrs(db, account.id, _reporting(batches(outbound), progress), "cdr_out")
-    return added + insert_cdrs(db, account.id, _reporting(batches(inbound), progress))
+    added = 0
+    for kind in reversed(KINDS.values()):
+        if count_cdrs(db, account.id, kind.export_type):
+            continue
+        calls = kind.generate(kind.demo_rows, DEMO_MONTHS, now, seed=DEMO_SEED)
+        reported = _reporting(batches(calls), progress)
+        added += insert_cdrs(db, account.id, reported, kind.export_type)
+    return added
 
 
 def demo_key(db: Database, settings: Settings, account: Account) -> str:

@@ -22,7 +22,7 @@ from cdrex.api.errors import (
     on_http_exception,
     on_unexpected,
 )
-from cdrex.exports.formats import FILE_SUFFIXES
+from cdrex.exports.kinds import FILE_SUFFIXES
 from cdrex.exports.versions import COLLECTIONS
 from cdrex.store.db import UNAVAILABLE_ERRORS
 

@@ -36,7 +36,7 @@ from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
 from cdrex.exports.create import new_export, reference_problem
 from cdrex.exports.errors import Invalid, ValidationFailed
-from cdrex.exports.formats import file_format
+from cdrex.exports.kinds import file_format
 from cdrex.exports.model import Export, is_export_key
 from cdrex.exports.versions import ApiVersion, choose_version
 from cdrex.pipeline.s3_files import S3Files
@@ -229,7 +229,7 @@ async def download_file(request: Request, suffix: str) -> Response:
     account = await context.authenticate(request)
     name = request.path_params["file_name"]
     export = await _find(context, export_store.get_export_by_file, account.id, name)
-    fmt = export and file_format(export.api_version, export.export_type.value)
+    fmt = export and file_format(export.api_version, export.export_type)
     if export is None or not export.is_completed or fmt.suffix != suffix:
         raise not_found(name + suffix)
     etag = f'"{export.sha256}"'

@@ -1,10 +1,9 @@
 """The CDR record format (docs/cdr-record.md): fields, their kinds, and parsing.
 
-Records are parsed into plain tuples in the order of their record type's fields
-(``INBOUND_FIELDS`` for ``cdr_in``, ``OUTBOUND_FIELDS`` for ``cdr_out``; ``RECORD_FIELDS``
-maps the export type names to them): timestamps as naive UTC datetimes, amounts as integer
-millionths (exact, as the format requires), the rest as ``int`` or ``str``. ``None`` is
-null.
+Records are parsed into plain tuples in the order of their kind's fields
+(``INBOUND_FIELDS``, ``OUTBOUND_FIELDS``; cdrex.exports.kinds says which export type has
+which): timestamps as naive UTC datetimes, amounts as integer millionths (exact, as the
+format requires), the rest as ``int`` or ``str``. ``None`` is null.
 
 Parsing is the hot path of `cdrex cdrs import` (27 fields a row, 100,000s of rows), so the
 common spellings take a fast path and only the rest go through the general one.
@@ -127,12 +126,6 @@ OUTBOUND_FIELDS: tuple[Field, ...] = (
     Field("call_id", Kind.TEXT),
 )
 OUTBOUND_BY_NAME = {field.name: field for field in OUTBOUND_FIELDS}
-
-# Export type name (the API's `type` attribute) -> the fields its records have.
-RECORD_FIELDS: dict[str, tuple[Field, ...]] = {
-    "cdr_in": INBOUND_FIELDS,
-    "cdr_out": OUTBOUND_FIELDS,
-}
 
 MICROS = Decimal(1_000_000)
 INTEGER = re.compile(r"-?[0-9]{1,18}")

@@ -21,7 +21,7 @@ def _export_type(
     attributes: dict, rules: Mapping[ExportType, FilterRule], problems: list[Invalid]
 ) -> ExportType | None:
     if len(rules) == 1 and "export_type" not in attributes:
-        return next(iter(rules))  # versions before 2021-12-15 have only inbound CDRs
+        return next(iter(rules))  # versions before 2021-12-15 offer one, unnamed
     value = attributes.get("export_type")
     if value is None:
         problems.append(Invalid(("export_type",), "can't be blank"))

@@ -1,34 +1,27 @@
 """Creation filters: which keys each (API version, export type) accepts, and what they select.
 
 Two shapes exist. Up to 2022-05-10 a period is a calendar month (``year``, ``month``, and
-for outbound CDRs an optional ``day``); from 2026-04-16 it is a half-open range
-``[from, to)``. Either may be narrowed by one exact match (``did_number`` inbound,
-``voice_out_trunk.id`` outbound). A ``FilterRule`` names what one version and type accept.
+for the kinds with ``month_day`` an optional ``day``); from 2026-04-16 it is a half-open
+range ``[from, to)``. Either may be narrowed by the exact matches the kind declares (its
+``narrowings``, cdrex.exports.kinds). A ``FilterRule`` names what one version and kind accept.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
-from cdrex.cdrs.records import UUID_TEXT
 from cdrex.exports.errors import Invalid, ValidationFailed
+from cdrex.exports.kinds import Narrowing, RecordKind
 from cdrex.exports.model import CdrSelection
 from cdrex.exports.window import exportable_months, month_start, next_month_start
 
-DID_NUMBER = re.compile(r"[0-9]{3,15}")  # E.164 without "+": at most 15 digits
 # "2026-05-01 00:00:00" (DIDWW's form) or ISO 8601 "2026-05-01T00:00:00", optionally with
 # "Z" or an offset; without one the time is UTC.
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})?")
-
-# The exact-match filters: filter key -> (CdrSelection field, pattern, what it must be).
-MATCHES = {
-    "did_number": ("did_number", DID_NUMBER, "must be 3 to 15 digits"),
-    "voice_out_trunk.id": ("voice_out_trunk_id", UUID_TEXT, "must be a UUID"),
-}
 
 
 @dataclass(frozen=True)
@@ -36,14 +29,27 @@ class FilterRule:
     """What ``filters`` may hold for one API version and export type."""
 
     period: str  # "month" (year, month[, day]) or "range" (from, to)
-    optional: tuple[str, ...]  # "day" and keys of MATCHES
-    # Other spellings clients send for a key: spelling -> the key (it is echoed as the key).
-    aliases: Mapping[str, str] = field(default_factory=dict)
+    kind: RecordKind  # its narrowings, and whether a month may be cut to a day
 
     @property
+    def takes_day(self) -> bool:
+        return self.period == "month" and self.kind.month_day
+
+    @cached_property
     def keys(self) -> tuple[str, ...]:
-        required = ("year", "month") if self.period == "month" else ("from", "to")
-        return required + self.optional
+        """Every key accepted, in the order the filters are echoed."""
+        period = ("year", "month") if self.period == "month" else ("from", "to")
+        day = ("day",) if self.takes_day else ()
+        return period + day + tuple(narrowing.key for narrowing in self.kind.narrowings)
+
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Other spellings clients send for a key: spelling -> the key (echoed as the key)."""
+        return {
+            alias: narrowing.key
+            for narrowing in self.kind.narrowings
+            for alias in narrowing.aliases
+        }
 
 
 def _as_text(value: object) -> str | None:
@@ -90,7 +96,7 @@ def _month_period(
             )
         )
         return None
-    if "day" not in filters or "day" not in rule.optional:
+    if "day" not in filters or not rule.takes_day:
         return month_start(year, month), next_month_start(year, month)
     day = _integer(filters, "day", 1, calendar.monthrange(year, month)[1], problems)
     if day is None:
@@ -191,16 +197,30 @@ def parse_filters(
     ]
     period_of = _month_period if rule.period == "month" else _range_period
     period = period_of(filters, rule, now, months_back, problems)
-    matches: dict[str, str] = {}
-    for key in rule.optional:
-        if key in MATCHES and key in filters:
-            field, pattern, must = MATCHES[key]
-            text = _as_text(filters[key])
-            if text is None or not pattern.fullmatch(text):
-                problems.append(Invalid(("filters", spelt[key]), f"{spelt[key]} {must}"))
-            else:
-                matches[field] = text.lower()
+    narrowing = []
+    for narrowing_filter in rule.kind.narrowings:
+        value = _narrowing_value(filters, narrowing_filter, spelt, problems)
+        if value is not None:
+            narrowing.append((narrowing_filter.column, value))
     if problems:
         raise ValidationFailed(problems)
     assert period is not None
-    return _echo(filters, rule, period), CdrSelection(period[0], period[1], **matches)
+    return _echo(filters, rule, period), CdrSelection(period[0], period[1], tuple(narrowing))
+
+
+def _narrowing_value(
+    filters: dict, narrowing: Narrowing, spelt: dict[str, str], problems: list[Invalid]
+) -> str | None:
+    """The value to match, normalized as the column's stored values are; None when the
+    filter is absent (and may be) or invalid (with a problem)."""
+    key = narrowing.key
+    if key not in filters:
+        if narrowing.required:
+            problems.append(Invalid(("filters", key), f"{key} is required"))
+        return None
+    text = _as_text(filters[key])
+    if text is None or not narrowing.pattern.fullmatch(text):
+        problems.append(Invalid(("filters", spelt[key]), f"{spelt[key]} {narrowing.must}"))
+        return None
+    normalize = narrowing.field.normalize
+    return normalize(text) if normalize is not None else text

@@ -1,4 +1,5 @@
-"""Export file formats: the columns of each (API version, export type), and compression.
+"""Export file formats: columns and compression (which version and kind gets which format:
+cdrex.exports.kinds).
 
 An export keeps the format of the version it was created with, whichever version reads it.
 Each column names the CDR record field it is rendered from (cdrex.cdrs.records).
@@ -97,8 +98,7 @@ CDR_IN_2026_04 = FileFormat(
     media_type=GZIP_FILE,
 )
 
-# The 2026-04-16 outbound columns. Earlier versions' outbound header is not published
-# (spec §8.3); they get these too (docs/api.md, compatibility).
+# The 2026-04-16 outbound columns.
 CDR_OUT_2026_04 = FileFormat(
     columns=(
         ("Date/Time Start (UTC)", "time_start"),
@@ -124,20 +124,3 @@ CDR_OUT_2026_04 = FileFormat(
     suffix=".csv.gz",
     media_type=GZIP_FILE,
 )
-
-# (api_version, export_type) -> format of the file an export created there gets.
-FILE_FORMATS: dict[tuple[str, str], FileFormat] = {
-    ("2017-09-18", "cdr_in"): CDR_IN_2017,
-    ("2021-04-19", "cdr_in"): CDR_IN_2017,
-    ("2021-12-15", "cdr_in"): CDR_IN_2021_12,
-    ("2022-05-10", "cdr_in"): CDR_IN_2021_12,
-    ("2026-04-16", "cdr_in"): CDR_IN_2026_04,
-    ("2021-12-15", "cdr_out"): CDR_OUT_2026_04,
-    ("2022-05-10", "cdr_out"): CDR_OUT_2026_04,
-    ("2026-04-16", "cdr_out"): CDR_OUT_2026_04,
-}
-FILE_SUFFIXES = tuple(dict.fromkeys(fmt.suffix for fmt in FILE_FORMATS.values()))
-
-
-def file_format(api_version: str, export_type: str) -> FileFormat:
-    return FILE_FORMATS[(api_version, export_type)]

@@ -32,13 +32,13 @@ class CallbackMethod(enum.StrEnum):
 
 @dataclass(frozen=True)
 class CdrSelection:
-    """Which CDRs an export contains: calls started in [start, end), optionally only those
-    of one DID (inbound) or one outbound trunk."""
+    """Which records an export contains: those started in [start, end) whose columns hold
+    the values ``narrowing`` gives, (column, value) pairs in the order of the kind's
+    narrowings (cdrex.exports.kinds), which name the only columns it may hold."""
 
     start: datetime
     end: datetime
-    did_number: str | None = None
-    voice_out_trunk_id: str | None = None
+    narrowing: tuple[tuple[str, str], ...] = ()
 
 
 # Export ids and file names are canonical UUID strings (the default factories of Export).

@@ -1,17 +1,18 @@
 """What each DIDWW API version names, accepts and returns: a table, not conditions.
 
 The HTTP handlers and the callback senders read everything version-specific from an
-``ApiVersion``; adding a version is adding a row here (and its file formats in
-cdrex.exports.formats). The differences come from
+``ApiVersion``; adding a version is adding a row here (and its file formats to the kinds
+it offers, cdrex.exports.kinds). The differences come from
 docs/api.md (DIDWW spec §1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from cdrex.exports.filters import FilterRule
-from cdrex.exports.formats import file_format
+from cdrex.exports.kinds import KINDS, file_format
 from cdrex.exports.model import CallbackMethod, Export, ExportStatus, ExportType
 
 
@@ -23,16 +24,21 @@ class ApiVersion:
     writable: tuple[str, ...]  # attributes a create request may carry
     updatable: tuple[str, ...]  # attributes a PATCH may change; none: no PATCH
     status_names: dict[ExportStatus, str]
-    filter_rules: dict[ExportType, FilterRule]  # the export types it offers, and their filters
+    export_types: tuple[ExportType, ...]  # the export types it offers
+    period: str  # how its filters give the period: "month" or "range" (cdrex.exports.filters)
     callback_methods: dict[CallbackMethod, str]  # as this version spells them
     callback_type: str  # the ``type`` a callback for an export created here carries
     callback_has_url: bool  # whether that callback carries the file's ``url``
     list_filters: tuple[str, ...] = ()  # filter[...] keys the list accepts
     sort_fields: tuple[str, ...] = ("status", "created_at")
 
-    @property
-    def export_types(self) -> tuple[ExportType, ...]:
-        return tuple(self.filter_rules)
+    @cached_property
+    def filter_rules(self) -> dict[ExportType, FilterRule]:
+        """The filters each export type it offers accepts."""
+        return {
+            export_type: FilterRule(self.period, KINDS[export_type])
+            for export_type in self.export_types
+        }
 
     @property
     def requires_export_type(self) -> bool:
@@ -44,7 +50,7 @@ class ApiVersion:
     def file_url(self, base_url: str, export: Export) -> str:
         """Where the export's file is downloaded: this version's collection, the file's own
         suffix (that of the version the export was created with)."""
-        suffix = file_format(export.api_version, export.export_type.value).suffix
+        suffix = file_format(export.api_version, export.export_type).suffix
         return f"{base_url}/v3/{self.collection}/{export.file_name}{suffix}"
 
 
@@ -52,14 +58,6 @@ CAPITALISED = {status: status.value.capitalize() for status in ExportStatus}
 LOWERCASE = {status: status.value for status in ExportStatus}
 UPPER_METHODS = {method: method.value.upper() for method in CallbackMethod}
 LOWER_METHODS = {method: method.value for method in CallbackMethod}
-
-# DIDWW's TypeScript SDK sends the trunk filter as voice_out_trunk_id, its Go SDK documents
-# that spelling: both are accepted, and echoed as voice_out_trunk.id.
-TRUNK_ALIASES = {"voice_out_trunk_id": "voice_out_trunk.id"}
-MONTH_IN = FilterRule("month", ("did_number",))
-MONTH_OUT = FilterRule("month", ("day", "voice_out_trunk.id"), TRUNK_ALIASES)
-RANGE_IN = FilterRule("range", ("did_number",))
-RANGE_OUT = FilterRule("range", ("voice_out_trunk.id",), TRUNK_ALIASES)
 
 CALLBACK = ("callback_url", "callback_method")
 V2017_09_18 = ApiVersion(
@@ -69,7 +67,8 @@ V2017_09_18 = ApiVersion(
     writable=("filters",),
     updatable=(),
     status_names=CAPITALISED,
-    filter_rules={ExportType.CDR_IN: MONTH_IN},
+    export_types=(ExportType.CDR_IN,),
+    period="month",
     callback_methods={},
     callback_type="cdr_exports",
     callback_has_url=False,
@@ -81,7 +80,8 @@ V2021_04_19 = ApiVersion(
     writable=("filters", *CALLBACK),
     updatable=(),
     status_names=CAPITALISED,
-    filter_rules={ExportType.CDR_IN: MONTH_IN},
+    export_types=(ExportType.CDR_IN,),
+    period="month",
     callback_methods=UPPER_METHODS,
     callback_type="cdr_exports",
     callback_has_url=False,
@@ -93,7 +93,8 @@ V2021_12_15 = ApiVersion(
     writable=("export_type", "filters", *CALLBACK),
     updatable=(),
     status_names=CAPITALISED,
-    filter_rules={ExportType.CDR_IN: MONTH_IN, ExportType.CDR_OUT: MONTH_OUT},
+    export_types=(ExportType.CDR_IN, ExportType.CDR_OUT),
+    period="month",
     callback_methods=UPPER_METHODS,
     callback_type="exports",
     callback_has_url=False,
@@ -114,7 +115,8 @@ V2026_04_16 = ApiVersion(
     writable=("export_type", "filters", *CALLBACK, "external_reference_id"),
     updatable=("external_reference_id",),
     status_names=LOWERCASE,
-    filter_rules={ExportType.CDR_IN: RANGE_IN, ExportType.CDR_OUT: RANGE_OUT},
+    export_types=(ExportType.CDR_IN, ExportType.CDR_OUT),
+    period="range",
     callback_methods=LOWER_METHODS,
     callback_type="exports",
     callback_has_url=True,

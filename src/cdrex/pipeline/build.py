@@ -10,15 +10,14 @@ from typing import BinaryIO
 
 from isal import isal_zlib
 
-from cdrex.exports.formats import FileFormat, file_format
+from cdrex.exports.formats import FileFormat
+from cdrex.exports.kinds import KINDS, file_format
 from cdrex.exports.model import CdrSelection, Export
 from cdrex.pipeline.sinks import FileStore
 from cdrex.pipeline.slices import time_slices, write_in_parallel
 from cdrex.pipeline.sources import Write, write_csv_rows
-from cdrex.store import schema
 from cdrex.store.db import Database
 
-CDR_TABLES = {kind: table.name for kind, table in schema.CDR_TABLES.items()}  # type -> table
 DEFAULT_GZIP_LEVEL = 1  # ISA-L's levels are 0-3; bench/gzip_levels.py shows why 1
 
 
@@ -87,7 +86,7 @@ def build_export_file(
     ``slices`` > 1 copies that many time slices in parallel on PostgreSQL (pipeline/slices.py);
     the file's rows are the same, in the same order.
     """
-    fmt = file_format(export.api_version, export.export_type.value)
+    fmt = file_format(export.api_version, export.export_type)
     parts = [export.selection] if db.is_sqlite else time_slices(export.selection, max(slices, 1))
     producers = [
         partial(_write_part, db, export, fmt, part, gzip_level, n == 0)
@@ -112,8 +111,7 @@ def _write_part(
     stage = _Gzip(write, gzip_level) if fmt.gzipped else _Plain(write)
     if with_header:
         stage.write(fmt.header_line)
-    rows = write_csv_rows(
-        db, CDR_TABLES[export.export_type.value], fmt, export.account_id, selection, stage.write
-    )
+    table = KINDS[export.export_type].table
+    rows = write_csv_rows(db, table, fmt, export.account_id, selection, stage.write)
     stage.close()
     return rows

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from cdrex.cdrs.records import Field, Kind
 from cdrex.exports.formats import FileFormat
+from cdrex.exports.kinds import NARROWING_COLUMNS
 from cdrex.exports.model import CdrSelection
 from cdrex.store.cdrs import hide_unpublished
 from cdrex.store.db import Database
@@ -173,9 +174,10 @@ def _where(selection: CdrSelection, placeholder: Callable[[str], str]) -> str:
         f"account_id = {placeholder('account_id')} AND time_start >= {placeholder('start')}"
         f" AND time_start < {placeholder('end')}"
     )
-    for name in ("did_number", "voice_out_trunk_id"):
-        if getattr(selection, name) is not None:
-            clause += f" AND {name} = {placeholder(name)}"
+    for column, _ in selection.narrowing:
+        # Spliced into the SQL: only the registry's column names may come this far.
+        assert column in NARROWING_COLUMNS, column
+        clause += f" AND {column} = {placeholder('match_' + column)}"
     return clause
 
 
@@ -184,8 +186,7 @@ def _params(account_id: int, selection: CdrSelection, timestamp: Callable[[datet
         "account_id": account_id,
         "start": timestamp(selection.start),
         "end": timestamp(selection.end),
-        "did_number": selection.did_number,
-        "voice_out_trunk_id": selection.voice_out_trunk_id,
+        **{"match_" + column: value for column, value in selection.narrowing},
     }
 
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from cdrex.cdrs.records import RECORD_FIELDS
+from cdrex.exports.kinds import KINDS
+from cdrex.exports.model import ExportType
 from cdrex.settings import Settings
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.store.schema import CDR_TABLES, cdr_imports
@@ -59,16 +60,16 @@ def insert_cdrs(
     db: Database,
     account_id: int,
     batches: Batches,
-    kind: str = "cdr_in",
+    export_type: ExportType = ExportType.CDR_IN,
     lease: timedelta = DEFAULT_LEASE,
 ) -> int:
-    """Insert batches of parsed records of ``kind`` (``cdr_in``, ``cdr_out``; naive UTC
-    timestamps, as cdrex.cdrs.records makes them) atomically: all of them or none.
+    """Insert batches of parsed records of ``export_type``'s kind (naive UTC timestamps, as
+    cdrex.cdrs.records makes them) atomically: all of them or none.
 
     ``lease``: on SQLite, an import not heard from for this long is taken for dead, and
     discarded (the import renews it every slice, a fraction of a second apart).
     """
-    target = _Target(kind)
+    target = _Target(export_type)
     if db.is_sqlite:
         return _sqlite_insert(db, target, int(account_id), batches, lease)
     return _postgres_insert(db, target, int(account_id), batches)
@@ -77,13 +78,14 @@ def insert_cdrs(
 class _Target:
     """The table records of one kind go to, and how the insert names its columns."""
 
-    def __init__(self, kind: str) -> None:
-        self.table = CDR_TABLES[kind].name
-        self.fields = RECORD_FIELDS[kind]
+    def __init__(self, export_type: ExportType) -> None:
+        table = CDR_TABLES[export_type]
+        self.table = table.name
+        self.fields = KINDS[export_type].fields
         self.record_columns = ", ".join(field.name for field in self.fields)
         self.columns = f"account_id, {self.record_columns}"
         self.binary_types = [
-            _binary_copy_type(CDR_TABLES[kind].c[name])
+            _binary_copy_type(table.c[name])
             for name in ("account_id", *(field.name for field in self.fields))
         ]
 
@@ -330,9 +332,9 @@ def hide_unpublished(raw: sqlite3.Connection, table: str, account_id: int) -> st
     return f" AND (import_id IS NULL OR import_id NOT IN ({', '.join(hidden)}))"
 
 
-def count_cdrs(db: Database, account_id: int, kind: str = "cdr_in") -> int:
-    """The account's published CDRs of ``kind``."""
-    table = CDR_TABLES[kind]
+def count_cdrs(db: Database, account_id: int, export_type: ExportType = ExportType.CDR_IN) -> int:
+    """The account's published CDRs of ``export_type``."""
+    table = CDR_TABLES[export_type]
     published = sa.or_(
         table.c.import_id.is_(None), table.c.import_id.not_in(sa.select(cdr_imports.c.id))
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import sqlalchemy as sa
 
+from cdrex.exports.kinds import KINDS, NARROWING_COLUMNS
 from cdrex.exports.model import CallbackMethod, CdrSelection, Export, ExportStatus, ExportType
 from cdrex.store.db import Database
 from cdrex.store.schema import UtcDateTime, callback_deliveries, exports
@@ -41,6 +42,7 @@ def _utc(value: datetime | str | None) -> datetime | None:
 # and its Row attribute access cost more than the query: so the timestamps and filters are
 # read as the driver returns them (type_coerce to String only skips the processing: on
 # PostgreSQL the driver still returns datetimes and dicts) and converted here instead.
+# The narrowing columns come last, so that _to_export can take them as the rest.
 _EXPORT_FIELDS = (
     "id",
     "account_id",
@@ -49,7 +51,6 @@ _EXPORT_FIELDS = (
     "filters",
     "period_start",
     "period_end",
-    "did_number",
     "created_at",
     "file_name",
     "status",
@@ -59,11 +60,11 @@ _EXPORT_FIELDS = (
     "byte_size",
     "sha256",
     "failure_reason",
-    "voice_out_trunk_id",
     "callback_url",
     "callback_method",
     "external_reference_id",
     "base_url",
+    *NARROWING_COLUMNS,
 )
 _EXPORT_COLUMNS = [
     sa.type_coerce(column, sa.String).label(name)
@@ -79,11 +80,10 @@ def _to_export(row: Sequence) -> Export:
         id_,
         account_id,
         api_version,
-        export_type,
+        type_name,
         filters,
         period_start,
         period_end,
-        did_number,
         created_at,
         file_name,
         status,
@@ -93,20 +93,21 @@ def _to_export(row: Sequence) -> Export:
         byte_size,
         sha256,
         failure_reason,
-        voice_out_trunk_id,
         callback_url,
         callback_method,
         external_reference_id,
         base_url,
+        *narrowed,
     ) = row
+    export_type = _TYPES[type_name]
     return Export(
         id=id_,
         account_id=account_id,
         api_version=api_version,
-        export_type=_TYPES[export_type],
+        export_type=export_type,
         filters=orjson.loads(filters) if isinstance(filters, str) else filters,
         selection=CdrSelection(
-            _utc(period_start), _utc(period_end), did_number, voice_out_trunk_id
+            _utc(period_start), _utc(period_end), _narrowing(export_type, narrowed)
         ),
         created_at=_utc(created_at),
         file_name=file_name,
@@ -121,6 +122,18 @@ def _to_export(row: Sequence) -> Export:
         callback_method=_METHODS[callback_method] if callback_method else None,
         external_reference_id=external_reference_id,
         base_url=base_url,
+    )
+
+
+def _narrowing(
+    export_type: ExportType, values: Sequence[str | None]
+) -> tuple[tuple[str, str], ...]:
+    """CdrSelection.narrowing from the values of NARROWING_COLUMNS, in the kind's order."""
+    stored = dict(zip(NARROWING_COLUMNS, values, strict=True))
+    return tuple(
+        (narrowing.column, value)
+        for narrowing in KINDS[export_type].narrowings
+        if (value := stored[narrowing.column]) is not None
     )
 
 
@@ -162,8 +175,7 @@ def insert_export(db: Database, export: Export) -> None:
                 filters=export.filters,
                 period_start=export.selection.start,
                 period_end=export.selection.end,
-                did_number=export.selection.did_number,
-                voice_out_trunk_id=export.selection.voice_out_trunk_id,
+                **_narrowing_columns(export.selection),
                 callback_url=export.callback_url,
                 callback_method=export.callback_method and export.callback_method.value,
                 external_reference_id=export.external_reference_id,
@@ -174,6 +186,12 @@ def insert_export(db: Database, export: Export) -> None:
             )
         )
         _notify_workers(conn)
+
+
+def _narrowing_columns(selection: CdrSelection) -> dict[str, str | None]:
+    """Every narrowing column's value: the selection's, None for the others."""
+    narrowed = dict(selection.narrowing)
+    return {column: narrowed.get(column) for column in NARROWING_COLUMNS}
 
 
 def _notify_workers(conn: sa.Connection) -> None:

@@ -30,13 +30,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from cdrex.exports.kinds import KINDS
 from cdrex.exports.window import month_start, shift_month
 from cdrex.settings import Settings
 from cdrex.store.db import Database
 
 log = logging.getLogger("cdrex.partitions")
 
-PARTITIONED_TABLES = ("cdrs_in", "cdrs_out")
+PARTITIONED_TABLES = tuple(kind.table for kind in KINDS.values() if kind.partitioned_by_month)
 _LOCK_KEY = 7428202  # pg_advisory lock: one maintainer at a time
 _LOCK_TIMEOUT = "2s"
 _CLUSTERED = "cdrex: clustered"  # the table comment that marks a clustered partition

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from cdrex.cdrs.records import INBOUND_FIELDS, OUTBOUND_FIELDS, Field, Kind
+from cdrex.cdrs.records import Field, Kind
+from cdrex.exports.kinds import KINDS, NARROWINGS
+from cdrex.exports.model import ExportType
 from cdrex.exports.versions import DEFAULT_VERSION
 
 metadata = sa.MetaData(
@@ -72,8 +74,8 @@ exports = sa.Table(
     sa.Column("filters", sa.JSON, nullable=False),
     sa.Column("period_start", UtcDateTime, nullable=False),
     sa.Column("period_end", UtcDateTime, nullable=False),
-    sa.Column("did_number", sa.String(15)),
-    sa.Column("voice_out_trunk_id", sa.String(36)),
+    # The narrowing filters' values (CdrSelection.narrowing), a column each.
+    *(sa.Column(narrowing.column, sa.String(narrowing.max_length)) for narrowing in NARROWINGS),
     sa.Column("callback_url", sa.Text),
     sa.Column("callback_method", sa.String(4)),
     sa.Column("external_reference_id", sa.String(100)),
@@ -160,11 +162,12 @@ def _cdr_table(name: str, fields: tuple[Field, ...]) -> sa.Table:
     )
 
 
-# On PostgreSQL both are partitioned by month of time_start, with the primary key
-# (id, time_start) (migrations 0002 and 0004); store/partitions.py keeps their partitions.
-cdrs_in = _cdr_table("cdrs_in", INBOUND_FIELDS)
-cdrs_out = _cdr_table("cdrs_out", OUTBOUND_FIELDS)
-CDR_TABLES = {"cdr_in": cdrs_in, "cdr_out": cdrs_out}  # export type -> its CDRs
+# On PostgreSQL those of the kinds partitioned_by_month are partitioned by month of
+# time_start, with the primary key (id, time_start) (migrations 0002 and 0004);
+# store/partitions.py keeps their partitions.
+CDR_TABLES: dict[ExportType, sa.Table] = {
+    export_type: _cdr_table(kind.table, kind.fields) for export_type, kind in KINDS.items()
+}
 
 # A SQLite import not yet published, being copied or discarded in slices (store/cdrs.py).
 cdr_imports = sa.Table(
@@ -172,7 +175,7 @@ cdr_imports = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("cdr_table", sa.String(16), nullable=False),  # cdrs_in | cdrs_out
+    sa.Column("cdr_table", sa.String(16), nullable=False),  # a CDR_TABLES table's name
     sa.Column("status", sa.String(16), nullable=False),  # copying | discarding
     sa.Column("renewed_at", UtcDateTime, nullable=False),  # the lease: each slice renews it
     sa.Column("first_row_id", BigId, nullable=False),  # its rows have ids from here up

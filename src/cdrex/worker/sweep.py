@@ -8,7 +8,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-from cdrex.exports.formats import file_format
+from cdrex.exports.kinds import file_format
 from cdrex.pipeline.sinks import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
