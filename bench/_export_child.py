@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from cdrex.exports.formats import file_format
+from cdrex.exports.kinds import file_format
 from cdrex.pipeline.build import build_export_file
 from cdrex.pipeline.sinks import LocalFiles
 from cdrex.settings import Settings
@@ -31,7 +31,7 @@ def main(data_dir: Path, account_id: int, export_id: str) -> None:
     started = time.perf_counter()
     built = build_export_file(db, files, export)
     seconds = time.perf_counter() - started
-    fmt = file_format(export.api_version, export.export_type.value)
+    fmt = file_format(export.api_version, export.export_type)
     print(
         json.dumps(
             {

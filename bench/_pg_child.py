@@ -38,11 +38,12 @@ from pathlib import Path
 import psycopg
 
 from _common import PYTHON, Measured, run_measured
-from cdrex.exports.formats import FileFormat, file_format
+from cdrex.exports.formats import FileFormat
+from cdrex.exports.kinds import file_format
 from cdrex.exports.model import CdrSelection, Export, ExportType
 
 API_VERSION = "2017-09-18"
-BENCH_VERSION = "bench"  # FILE_FORMATS key of the 2017-09-18 columns with the spec's suffix
+BENCH_VERSION = "bench"  # formats key of the 2017-09-18 columns with the spec's suffix
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Spec:
 
     @property
     def format(self) -> FileFormat:
-        return replace(file_format(API_VERSION, "cdr_in"), suffix=self.suffix)
+        return replace(file_format(API_VERSION, ExportType.CDR_IN), suffix=self.suffix)
 
 
 def bound(kind: str, spec: Spec) -> Spec:
@@ -126,15 +127,17 @@ class CdrexJob:
     def __init__(self, spec: Spec) -> None:
         import inspect
 
-        from cdrex.exports.formats import FILE_FORMATS
+        from cdrex.exports.kinds import KINDS
         from cdrex.pipeline import build
         from cdrex.pipeline.sinks import LocalFiles
         from cdrex.store.db import Database
 
         self.spec, self.build = spec, build
-        build.CDR_TABLES["cdr_in"] = spec.table  # the view, for the all-account selections
         self.version = f"{BENCH_VERSION}{spec.suffix}"
-        FILE_FORMATS[(self.version, "cdr_in")] = spec.format
+        inbound = KINDS[ExportType.CDR_IN]
+        KINDS[ExportType.CDR_IN] = replace(  # the view, for the all-account selections
+            inbound, table=spec.table, formats={**inbound.formats, self.version: spec.format}
+        )
         accepted = inspect.signature(build.build_export_file).parameters
         self.options: dict[str, int] = {}
         if spec.gzip_level is not None and "gzip_level" in accepted:

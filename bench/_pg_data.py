@@ -364,11 +364,12 @@ def account_id(database: str, name: str) -> int:
 
 def count_rows(database: str, table: str, account: int, selection: CdrSelection) -> int:
     """Counted with SQL of its own, as a check on the export's."""
+    did = dict(selection.narrowing).get("did_number")
     with connect(database) as conn:
         return conn.execute(
             f"SELECT count(*) FROM {table} WHERE account_id = %s AND time_start >= %s "
             "AND time_start < %s AND (%s::text IS NULL OR did_number = %s)",
-            (account, selection.start, selection.end, selection.did_number, selection.did_number),
+            (account, selection.start, selection.end, did, did),
         ).fetchone()[0]
 
 

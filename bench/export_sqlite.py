@@ -39,9 +39,10 @@ from _common import (
 )
 from cdrex.cdrs.records import Field, Kind
 from cdrex.exports.filters import parse_filters
-from cdrex.exports.formats import FileFormat, file_format
+from cdrex.exports.formats import FileFormat
+from cdrex.exports.kinds import file_format
 from cdrex.exports.model import CdrSelection, Export, ExportType
-from cdrex.exports.versions import MONTH_IN
+from cdrex.exports.versions import VERSIONS
 from cdrex.exports.window import month_start, next_month_start
 from cdrex.settings import Settings
 from cdrex.store.accounts import find_account
@@ -119,7 +120,7 @@ def this_month(settings: Settings) -> tuple[dict[str, str], CdrSelection]:
     """The filters of an export of the current month, and the CDRs they select."""
     now = datetime.now(UTC)
     return parse_filters(
-        MONTH_IN,
+        VERSIONS[API_VERSION].filter_rules[ExportType.CDR_IN],
         {"year": str(now.year), "month": str(now.month)},
         now,
         settings.export_window_months,
@@ -236,7 +237,9 @@ def main() -> int:
     settings = Settings.from_env(data_dir=DATA)
     db = Database(settings.resolved_database_url)
     account = find_account(db, ACCOUNT)
-    sql = baseline_sql(file_format(API_VERSION, "cdr_in"), account.id, this_month(settings)[1])
+    sql = baseline_sql(
+        file_format(API_VERSION, ExportType.CDR_IN), account.id, this_month(settings)[1]
+    )
     baseline_file = DATA / "baseline.csv"
 
     run_baseline(sql, baseline_file)  # warm the page cache; not timed

@@ -39,7 +39,8 @@ import _pg_child
 import _pg_data
 from _common import load_note, median
 from _pg_child import API_VERSION, Spec
-from cdrex.exports.formats import file_format
+from cdrex.exports.kinds import file_format
+from cdrex.exports.model import ExportType
 
 CHUNK = 64 * 1024  # what the pipeline hands each stage
 RAW_BUDGET = 1.5  # a .csv.gz export at most 1.5x the raw COPY
@@ -87,7 +88,7 @@ def write_sample(spec: Spec, path: Path) -> bytes:
         )
         partial = path.with_suffix(".partial")
         with _pg_data.connect(_pg_data.CLUSTERED) as conn, open(partial, "wb") as out:
-            out.write(file_format(API_VERSION, "cdr_in").header_line)
+            out.write(file_format(API_VERSION, ExportType.CDR_IN).header_line)
             with conn.cursor().copy(sql, params) as copy:
                 for chunk in copy:
                     out.write(chunk)

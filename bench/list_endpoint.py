@@ -40,7 +40,7 @@ from pathlib import Path
 from _common import BENCH, PYTHON, WORK, cdrex, load_note, median, verdict
 from cdrex.exports.filters import parse_filters
 from cdrex.exports.model import Export, ExportType
-from cdrex.exports.versions import MONTH_IN
+from cdrex.exports.versions import V2017_09_18
 from cdrex.exports.window import exportable_months
 from cdrex.pipeline.sinks import LocalFiles
 from cdrex.settings import Settings
@@ -112,7 +112,9 @@ def add_exports(db: Database, settings: Settings, name: str, count: int) -> None
         raw = {"year": str(year), "month": str(month)}
         if number % 3 == 0:
             raw["did_number"] = f"4477000{number:05d}"
-        filters, selection = parse_filters(MONTH_IN, raw, now, settings.export_window_months)
+        filters, selection = parse_filters(
+            V2017_09_18.filter_rules[ExportType.CDR_IN], raw, now, settings.export_window_months
+        )
         created = now - timedelta(seconds=count - number)  # oldest first, one a second
         insert_export(
             db,
