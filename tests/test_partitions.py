@@ -1,5 +1,5 @@
 """The CDR table partitioned by month on PostgreSQL: maintenance creates months ahead,
-drops expired ones whole, clusters closed ones, rescues rows the default partition caught;
+drops expired ones whole, clusters closed ones, leaves months the default partition caught;
 exports cut exactly at month boundaries; the migration keeps every row of an old table."""
 
 from __future__ import annotations
@@ -46,15 +46,13 @@ def _in_both(months: Iterable[int]) -> list[str]:
 def test_maintenance_creates_ahead_drops_expired_and_clusters_closed(database) -> None:  # type: ignore[no-untyped-def]
     account = create_account(database, "a")
     june = datetime(2026, 6, 15, tzinfo=UTC)
-    # Calls over June and the three months before it.
-    insert_cdrs(database, account.id, batches(generate_inbound(2000, 4, june, seed=3)))
-    assert _where_rows_are(database) == {"cdrs_in_default": 2000}  # no partitions yet
-
     done = maintain_partitions(database, june, SETTINGS)
     # Kept: 2 exportable months + 1 of retention before June, 2 created ahead.
     assert done.created == _in_both(range(3, 9))
+    # Calls over June and the three months before it land in their months' partitions.
+    insert_cdrs(database, account.id, batches(generate_inbound(2000, 4, june, seed=3)))
     assert sorted(_where_rows_are(database)) == [f"cdrs_in_p2026_0{m}" for m in range(3, 7)]
-    assert sum(_where_rows_are(database).values()) == 2000  # moved out of default, none lost
+    assert sum(_where_rows_are(database).values()) == 2000
     # Closed months (ended over a day ago) are clustered once; June is still open.
     assert done.clustered == []  # they did not exist when the step list was made
     again = maintain_partitions(database, june, SETTINGS)
@@ -69,6 +67,41 @@ def test_maintenance_creates_ahead_drops_expired_and_clusters_closed(database) -
     assert sorted(later.dropped) == _in_both((3, 4))
     assert later.created == _in_both((9, 10))
     assert min(_partitions(database)) == (2026, 5)
+
+
+@postgres_only
+def test_a_month_the_default_partition_caught_stays_there(database) -> None:  # type: ignore[no-untyped-def]
+    """Moving calls out of the default partition while an export reads would hide them
+    from it, so a month the default already holds gets no partition; its calls stay
+    exportable, and the months around it are still created."""
+    account = create_account(database, "a")
+    june = datetime(2026, 6, 15, tzinfo=UTC)
+    insert_cdrs(database, account.id, batches(generate_inbound(500, 1, june, seed=4)))
+    assert _where_rows_are(database) == {"cdrs_in_default": 500}  # no partitions yet
+
+    done = maintain_partitions(database, june, SETTINGS)
+    assert done.in_default == ["cdrs_in_p2026_06"]
+    assert (2026, 6) not in _partitions(database) and (2026, 7) in _partitions(database)
+    assert _where_rows_are(database) == {"cdrs_in_default": 500}
+    # Later calls of June join them there; none is refused, none is lost.
+    insert_cdrs(database, account.id, batches(generate_inbound(20, 1, june, seed=5)))
+    assert _where_rows_are(database) == {"cdrs_in_default": 520}
+    assert maintain_partitions(database, june, SETTINGS).in_default == ["cdrs_in_p2026_06"]
+
+
+@postgres_only
+def test_the_cli_creates_partitions_before_it_imports(make_service) -> None:  # type: ignore[no-untyped-def]
+    """A fresh database: the first command that opens it creates the kept months'
+    partitions, so generated calls land in them, not in the default partition."""
+    service = make_service()
+    service.new_account("a")
+    service.cli("cdrs", "generate", "--account", "a", "--rows", "300", "--months", "2")
+    where = run_sql(
+        service,
+        "SELECT tableoid::regclass::text AS part, count(*) AS calls FROM cdrs_in GROUP BY 1",
+    )
+    assert where and all(row.part != "cdrs_in_default" for row in where), where
+    assert sum(row.calls for row in where) == 300
 
 
 @postgres_only

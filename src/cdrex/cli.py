@@ -57,10 +57,14 @@ def _first_line(error: BaseException) -> str:
 def open_database(settings: Settings) -> Database:
     """The database, migrated to the newest schema (zero set-up on the embedded default)."""
     from cdrex.store.migrate import upgrade  # Alembic is slow to import; --help needs none
+    from cdrex.store.partitions import maintain_partitions
 
     try:
         db = Database(settings.resolved_database_url, settings.write_wait_seconds)
         upgrade(db)
+        # Before any call is imported: a month without its partition would keep its calls
+        # in the default partition for good (cdrex.store.partitions).
+        maintain_partitions(db, datetime.now(UTC), settings, create_only=True)
     except Exception as error:  # a bad URL, no server, no permission: say which and stop
         raise click.ClickException(
             f"cannot open the database {_shown_url(settings)}: {_first_line(error)}"
@@ -108,7 +112,7 @@ def migrate(settings: Settings) -> None:
     from cdrex.store.partitions import maintain_partitions
 
     done = maintain_partitions(open_database(settings), datetime.now(UTC), settings)
-    for outcome in ("created", "dropped", "clustered", "skipped"):
+    for outcome in ("created", "dropped", "clustered", "skipped", "in_default"):
         if names := getattr(done, outcome):
             click.echo(f"partitions {outcome}: {', '.join(names)}")
     click.echo("database is up to date")

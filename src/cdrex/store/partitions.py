@@ -5,10 +5,15 @@ default partition that catches calls of months without one (old data, far future
 import never fails for want of a partition. Maintenance, run by ``cdrex migrate`` and by
 every sweeper (an advisory lock lets one at a time do it):
 
-- creates the partitions of the coming months ahead of need. A new partition is created as
-  a plain table and then ATTACHed: ATTACH takes only a SHARE UPDATE EXCLUSIVE lock on the
-  parent, so running exports and imports go on. Calls already caught by the default
-  partition move into it in the same transaction;
+- creates the partitions of the kept months and the coming ones ahead of need (every CLI
+  command that opens the database does this step too, so calls never land in the default
+  partition for want of one). A new partition is created as a plain table and then
+  ATTACHed: ATTACH takes only a SHARE UPDATE EXCLUSIVE lock on the parent, so running
+  exports and imports go on. A month whose calls the default partition already holds gets
+  no partition: its calls stay there, where exports find them. Moving them out is not safe
+  while anything reads: a transaction whose snapshot predates the move but that plans its
+  query after it prunes the default partition and cannot see the moved rows, so an export
+  running at that moment came out empty;
 - drops the partitions of months older than the exportable window plus
   ``cdr_retention_months`` whole, never deleting row by row;
 - clusters each closed month once (``CLUSTER ... USING`` the (account, time) index): a
@@ -53,6 +58,7 @@ class Maintenance:
     dropped: list[str] = field(default_factory=list)
     clustered: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # lock timeouts: retried next time
+    in_default: list[str] = field(default_factory=list)  # months the default partition keeps
 
 
 def partition_name(table: str, month: Month) -> str:
@@ -100,17 +106,19 @@ def monthly_partitions(conn: sa.Connection, table: str) -> dict[Month, tuple[str
     return found
 
 
+class DefaultHoldsMonth(Exception):
+    """The default partition holds calls of the month: it keeps them (see the module doc)."""
+
+
 def create_partition(conn: sa.Connection, table: str, month: Month) -> str:
-    """Create and attach one month's partition, moving in the rows the default holds."""
+    """Create and attach one month's partition, unless the default holds calls of it."""
     name, default = partition_name(table, month), default_partition_name(table)
     start, end = _bounds(month)
+    in_month = f"time_start >= '{start}' AND time_start < '{end}'"
+    if conn.exec_driver_sql(f"SELECT 1 FROM {default} WHERE {in_month} LIMIT 1").first():
+        raise DefaultHoldsMonth(name)
     conn.exec_driver_sql(
         f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-    )
-    in_month = f"time_start >= '{start}' AND time_start < '{end}'"
-    conn.exec_driver_sql(
-        f"WITH moved AS (DELETE FROM {default} WHERE {in_month} RETURNING *) "
-        f"INSERT INTO {name} SELECT * FROM moved ORDER BY account_id, time_start, id"
     )
     conn.exec_driver_sql(
         f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{start}') TO ('{end}')"
@@ -118,8 +126,11 @@ def create_partition(conn: sa.Connection, table: str, month: Month) -> str:
     return name
 
 
-def maintain_partitions(db: Database, now: datetime, settings: Settings) -> Maintenance:
-    """Create coming months, drop expired ones, cluster closed ones (see the module doc)."""
+def maintain_partitions(
+    db: Database, now: datetime, settings: Settings, create_only: bool = False
+) -> Maintenance:
+    """Create kept and coming months, drop expired ones, cluster closed ones (see the module
+    doc); with ``create_only``, only create (cheap when they exist: one catalog query)."""
     done = Maintenance()
     if db.is_sqlite:
         return done
@@ -130,7 +141,7 @@ def maintain_partitions(db: Database, now: datetime, settings: Settings) -> Main
             return done  # another process is at it
         try:
             for table in PARTITIONED_TABLES:
-                _maintain_table(conn, table, now, settings, done)
+                _maintain_table(conn, table, now, settings, done, create_only)
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
             conn.commit()
@@ -138,18 +149,24 @@ def maintain_partitions(db: Database, now: datetime, settings: Settings) -> Main
 
 
 def _maintain_table(
-    conn: sa.Connection, table: str, now: datetime, settings: Settings, done: Maintenance
+    conn: sa.Connection,
+    table: str,
+    now: datetime,
+    settings: Settings,
+    done: Maintenance,
+    create_only: bool,
 ) -> None:
     first, last = kept_months(now, settings)
     existing = monthly_partitions(conn, table)
     conn.commit()
     steps = [("created", create_partition, m) for m in _months(first, last) if m not in existing]
-    steps += [("dropped", _drop_partition, m) for m in existing if m < first]
-    steps += [
-        ("clustered", _cluster_partition, m)
-        for m, (_, clustered) in existing.items()
-        if not clustered and m >= first and _closed(m, now)
-    ]
+    if not create_only:
+        steps += [("dropped", _drop_partition, m) for m in existing if m < first]
+        steps += [
+            ("clustered", _cluster_partition, m)
+            for m, (_, clustered) in existing.items()
+            if not clustered and m >= first and _closed(m, now)
+        ]
     for outcome, step, month in steps:
         name = partition_name(table, month)
         try:
@@ -159,6 +176,9 @@ def _maintain_table(
         except sa.exc.OperationalError as error:  # lock timeout: a long export holds it
             done.skipped.append(name)
             log.warning("partitions: %s not %s, retried later: %s", name, outcome, error.orig)
+        except (DefaultHoldsMonth, sa.exc.IntegrityError):  # ATTACH found one after the check
+            done.in_default.append(name)
+            log.warning("partitions: %s not created: the default partition holds its calls", name)
         else:
             getattr(done, outcome).append(name)
             log.info("partitions: %s %s", outcome, name)
