@@ -2,7 +2,8 @@
 
 Results go to stdout (a new key is printed alone, so `$(cdrex keys create ...)` works);
 progress bars and logs go to stderr. Operator mistakes and database failures end with one
-`Error: ...` line and exit code 1, never a traceback.
+`Error: ...` line and exit code 1, never a traceback; a refused CDREX_* setting likewise,
+with exit code 2 (a usage error, as click gives for a bad flag).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.sinks import StorageConfigError
-from cdrex.settings import Settings
+from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
 from cdrex.store import callbacks as callback_store
 from cdrex.store.accounts import AccountError
@@ -36,12 +37,18 @@ from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 Bar = Any  # click's ProgressBar, which click does not export
 
 
+class _BadSetting(click.ClickException):
+    exit_code = 2
+
+
 class _Commands(click.Group):
     """Turns the errors an operator can cause or meet into one clean line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except SettingError as error:
+            raise _BadSetting(str(error)) from None
         except (AccountError, StorageConfigError) as error:
             raise click.ClickException(str(error)) from None
         except sa.exc.SQLAlchemyError as error:

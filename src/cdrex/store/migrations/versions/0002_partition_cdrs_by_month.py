@@ -6,11 +6,12 @@ Create Date: 2026-11-28
 
 The rows of an existing table are copied into partitions of their months, ordered by
 (account, time), and the plain table is dropped. SQLite keeps its plain table.
+
+Frozen: the SQL is written out here, not taken from cdrex.store.partitions, so that later
+changes there cannot change what this revision did to databases already past it.
 """
 
 from alembic import op
-
-from cdrex.store.partitions import create_partition, default_partition_name
 
 revision = "0002"
 down_revision = "0001"
@@ -19,6 +20,7 @@ depends_on = None
 
 TABLE = "cdrs_in"
 INDEX = "ix_cdrs_in_account_id_time_start_id"
+DEFAULT = f"{TABLE}_default"
 
 
 def upgrade() -> None:
@@ -27,14 +29,13 @@ def upgrade() -> None:
         return
     # A partitioned table's primary key must hold the partition key: (id, time_start).
     old = _recreate(conn, "unpartitioned", "id, time_start", "PARTITION BY RANGE (time_start)")
-    default = default_partition_name(TABLE)
-    conn.exec_driver_sql(f"CREATE TABLE {default} PARTITION OF {TABLE} DEFAULT")
+    conn.exec_driver_sql(f"CREATE TABLE {DEFAULT} PARTITION OF {TABLE} DEFAULT")
     months = conn.exec_driver_sql(
         f"SELECT DISTINCT CAST(extract(year FROM time_start AT TIME ZONE 'UTC') AS int), "
         f"CAST(extract(month FROM time_start AT TIME ZONE 'UTC') AS int) FROM {old}"
     ).all()
     for year, month in months:
-        create_partition(conn, TABLE, (year, month))
+        _create_partition(conn, year, month)
     _move_rows(conn, old, "account_id, time_start, id")
 
 
@@ -65,6 +66,25 @@ def _recreate(conn, suffix: str, primary_key: str, partitioning: str) -> str:  #
     conn.exec_driver_sql(f"ALTER SEQUENCE {TABLE}_id_seq OWNED BY {TABLE}.id")
     conn.exec_driver_sql(f"CREATE INDEX {INDEX} ON {TABLE} (account_id, time_start, id)")
     return old
+
+
+def _create_partition(conn, year: int, month: int) -> None:  # type: ignore[no-untyped-def]
+    """Create and attach one month's partition, moving in the rows the default holds."""
+    name = f"{TABLE}_p{year:04d}_{month:02d}"
+    after = (year + month // 12, month % 12 + 1)
+    start = f"{year:04d}-{month:02d}-01T00:00:00+00:00"
+    end = f"{after[0]:04d}-{after[1]:02d}-01T00:00:00+00:00"
+    conn.exec_driver_sql(
+        f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    )
+    in_month = f"time_start >= '{start}' AND time_start < '{end}'"
+    conn.exec_driver_sql(
+        f"WITH moved AS (DELETE FROM {DEFAULT} WHERE {in_month} RETURNING *) "
+        f"INSERT INTO {name} SELECT * FROM moved ORDER BY account_id, time_start, id"
+    )
+    conn.exec_driver_sql(
+        f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM ('{start}') TO ('{end}')"
+    )
 
 
 def _move_rows(conn, old: str, order: str) -> None:  # type: ignore[no-untyped-def]
