@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -194,9 +195,7 @@ _thread_hook = threading.excepthook
 def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
     """An exception that ends a thread goes to stderr, which is the log of a server
     process: in process, into the running servers' logs as well."""
-    text = "".join(
-        traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
-    )
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
     for handler in list(_live_logs):
         handler.stream.write(f"Exception in thread {args.thread and args.thread.name}:\n{text}")
         handler.flush()
@@ -294,7 +293,8 @@ class Service:
         self, *args: str, input: bytes | None = None, check: bool = True, process: bool = False
     ):  # type: ignore[no-untyped-def]
         """`cdrex ARGS`; in process for IN_PROCESS_COMMANDS unless ``process``."""
-        if not process and args and args[0] in IN_PROCESS_COMMANDS:
+        # Reading stdin ("-"): a process, whose stdin click names <stdin> in its messages.
+        if not process and args and args[0] in IN_PROCESS_COMMANDS and "-" not in args:
             result = _cli_in_process(self.env, args, input)
         else:
             result = subprocess.run(
@@ -666,3 +666,14 @@ def assert_cli_error(result: subprocess.CompletedProcess, *fragments: str) -> st
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     return message
+
+
+_UUID_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Test ids that do not change between collections: some parameters are fresh UUIDs,
+    and pytest-xdist's workers must all collect the same ids."""
+    if isinstance(val, str) and _UUID_ID.fullmatch(val):
+        return "uuid" if val == val.lower() else "UUID"
+    return None

@@ -269,7 +269,7 @@ def test_sort_pages_fields_and_filters() -> None:
     assert (parsed.page_number, parsed.page_size, parsed.offset) == (3, 20, 40)
     assert parsed.fields == frozenset({"status", "url"})
     assert parsed.filters == (("id", ("a", "b")), ("external_reference_id", ("r",)))
-    assert query("page[number]=%d" % MAX_PAGE_NUMBER).page_number == 92233720368547758
+    assert query(f"page[number]={MAX_PAGE_NUMBER}").page_number == 92233720368547758
     assert query("page[size]=100").page_size == 100
 
 
@@ -281,7 +281,8 @@ def test_sort_pages_fields_and_filters() -> None:
             V2026,
             "114",
             "sort",
-            "id is not a valid sort criteria (sortable: status, created_at, external_reference_id).",
+            "id is not a valid sort criteria (sortable: status, created_at, "
+            "external_reference_id).",
         ),
         (
             "sort=external_reference_id",
@@ -302,28 +303,32 @@ def test_sort_pages_fields_and_filters() -> None:
             V2026,
             "118",
             "page[size]",
-            "'101' is not a valid value for page[size]: use an integer of at least 1 and at most 100.",
+            "'101' is not a valid value for page[size]: "
+            "use an integer of at least 1 and at most 100.",
         ),
         (
             "page[size]=0",
             V2026,
             "118",
             "page[size]",
-            "'0' is not a valid value for page[size]: use an integer of at least 1 and at most 100.",
+            "'0' is not a valid value for page[size]: "
+            "use an integer of at least 1 and at most 100.",
         ),
         (
             "page[size]=-1",
             V2026,
             "118",
             "page[size]",
-            "'-1' is not a valid value for page[size]: use an integer of at least 1 and at most 100.",
+            "'-1' is not a valid value for page[size]: "
+            "use an integer of at least 1 and at most 100.",
         ),
         (
             "page[number]=x",
             V2026,
             "118",
             "page[number]",
-            "'x' is not a valid value for page[number]: use an integer of at least 1 and at most 92233720368547758.",
+            "'x' is not a valid value for page[number]: "
+            "use an integer of at least 1 and at most 92233720368547758.",
         ),
         ("page[number]=92233720368547759", V2026, "118", "page[number]", None),
         ("page[number]=" + "9" * 5000, V2026, "118", "page[number]", None),

@@ -198,7 +198,7 @@ def test_outbound_trunk_ids_are_stored_lower_case() -> None:
     row = dict(zip(OUT_NAMES, RecordParser(OUTBOUND).parse_dict(record), strict=True))
     assert row["voice_out_trunk_id"] == TRUNK.lower()
     assert row["rate"] == 12_500
-    with pytest.raises(BadRecord, match="voice_out_trunk_id: .* is malformed"):
+    with pytest.raises(BadRecord, match=r"voice_out_trunk_id: .* is malformed"):
         RecordParser(OUTBOUND).parse_dict({**record, "voice_out_trunk_id": "{" + TRUNK + "}"})
 
 

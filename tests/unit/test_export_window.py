@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -43,5 +44,5 @@ def test_window_properties(now: datetime, back: int) -> None:
     months = exportable_months(now.replace(tzinfo=UTC), back)
     assert len(months) == back + 1
     assert months[-1] == (now.year, now.month)
-    for (year, month), (next_year, next_month) in zip(months, months[1:], strict=False):
+    for (year, month), (next_year, next_month) in itertools.pairwise(months):
         assert next_month_start(year, month) == month_start(next_year, next_month)
