@@ -1,18 +1,33 @@
-"""Fixtures: a real `cdrex serve` process over HTTP, on SQLite or on a throwaway PostgreSQL
-database, plus the operator's CLI pointed at the same data."""
+"""Fixtures: a `cdrex serve` server over HTTP, on SQLite or on a throwaway PostgreSQL
+database, plus the operator's CLI pointed at the same data.
+
+The server runs in the test process (uvicorn on a thread, on a real socket, with the same
+protocol, app and worker threads `cdrex serve` builds) unless the test module needs a real
+process to kill, signal or measure (REAL_PROCESS_MODULES, or the ``real_process`` marker).
+CLI commands that only touch the database run in process too (click's runner, one at a
+time); `serve`, `worker` and the rest run as subprocesses. PostgreSQL databases are copies
+of one template migrated once per session (per xdist worker).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -49,38 +64,218 @@ def postgres_available() -> str | None:
     return None
 
 
+def _database_url(name: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _migrated_template() -> str:
+    """A database migrated to the newest schema, to copy (CREATE DATABASE ... TEMPLATE):
+    a copy takes a fraction of the time Alembic takes to migrate an empty one. Nobody
+    connects to it after the migration, which a copy requires."""
+    from cdrex.store.db import Database
+    from cdrex.store.migrate import upgrade
+
+    name = f"cdrex_tpl_{uuid.uuid4().hex[:12]}"
+    with _admin_connection() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = Database(_database_url(name))
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
+    return name
+
+
 @pytest.fixture(scope="session")
 def postgres_database_factory() -> Iterator:
-    """Creates throwaway databases (dropped at the end of the session)."""
+    """Creates throwaway databases, migrated (dropped at the end of the session)."""
     reason = postgres_available()
     if reason and os.environ.get("CDREX_REQUIRE_POSTGRES"):
         pytest.fail(reason)  # CI sets this: a silent skip there would hide real failures
     if reason:
         pytest.skip(reason)
     created: list[str] = []
+    template: list[str] = []  # made on first use: one per session (per xdist worker)
+    lock = threading.Lock()  # tests make databases from several threads at once
 
     def create() -> str:
         name = f"cdrex_test_{uuid.uuid4().hex[:12]}"
-        with _admin_connection() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+        with lock:
+            if not template:
+                template.append(_migrated_template())
+            # One copy at a time: PostgreSQL refuses a template that another copy is reading.
+            with _admin_connection() as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template[0]}"')
+            created.append(name)
+        return _database_url(name)
 
     yield create
     with _admin_connection() as conn:
-        for name in created:
+        for name in created + template:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Modules whose servers must be processes of their own: they kill or signal them
+# (SIGKILL, SIGTERM), restart them, read their /proc entry, run several side by side as a
+# fleet, or time them under load where the test process's own threads would compete.
+REAL_PROCESS_MODULES = {
+    "test_http_limits",  # the server's memory, from /proc/<pid>
+    "test_postgres_restart",  # restarts
+    "test_s3",  # SIGKILL mid-upload
+    "test_sqlite_busy",  # SIGKILL, and timing of the write lock between processes
+    "test_worker_crash",  # SIGKILL
+    "test_worker_faults",  # SIGTERM and exit codes
+    "test_worker_fleet",  # several processes, SIGKILL and SIGTERM
+}
+# CLI command groups that run in the test process: they open the database, do their work
+# and return. `serve`, `worker` (and --help, --version...) stay subprocesses.
+IN_PROCESS_COMMANDS = {"accounts", "keys", "cdrs", "callbacks", "migrate"}
+# One in-process command at a time: click's runner swaps os.environ and sys.std*.
+_ENVIRON_LOCK = threading.RLock()
+LOG_FORMAT = "%(levelname)s:     %(name)s %(message)s"  # what `cdrex serve` logs
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """os.environ is exactly ``env`` inside (under _ENVIRON_LOCK)."""
+    with _ENVIRON_LOCK:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _cli_in_process(env: dict[str, str], args: tuple[str, ...], input: bytes | None):  # type: ignore[no-untyped-def]
+    """`cdrex ARGS` run by click's runner, as a CompletedProcess. An exception the CLI did
+    not handle puts its traceback on stderr, as the interpreter would."""
+    from click.testing import CliRunner
+
+    import cdrex.cli as cli_module
+
+    opened: list[Any] = []
+    open_database = cli_module.open_database
+
+    def open_and_remember(settings):  # type: ignore[no-untyped-def]
+        db = open_database(settings)
+        opened.append(db)
+        return db
+
+    with (
+        _environ(env),
+        mock.patch.object(cli_module, "open_database", open_and_remember),
+    ):
+        result = CliRunner().invoke(cli_module.main, list(args), input=input, prog_name="cdrex")
+    for db in opened:  # a process would have closed its connections on exit
+        db.dispose()
+    stderr = result.stderr_bytes or b""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception)).encode()
+    return subprocess.CompletedProcess(
+        ["cdrex", *args], result.exit_code, result.stdout_bytes, stderr
+    )
+
+
+class _LogFile(logging.FileHandler):
+    """A server's log in its data directory, as `cdrex serve` would write it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8", delay=False)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+_LOGGERS = ("cdrex", "uvicorn", "uvicorn.error", "uvicorn.access")
+_live_logs: list[_LogFile] = []
+_thread_hook = threading.excepthook
+
+
+def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    """An exception that ends a thread goes to stderr, which is the log of a server
+    process: in process, into the running servers' logs as well."""
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    for handler in list(_live_logs):
+        handler.stream.write(f"Exception in thread {args.thread and args.thread.name}:\n{text}")
+        handler.flush()
+    _thread_hook(args)
+
+
+threading.excepthook = _log_thread_crash
+
+
+class InProcessServer:
+    """What `cdrex serve --workers N` runs, on a thread of the test process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
+        import uvicorn
+
+        from cdrex.api.app import create_app
+        from cdrex.api.context import AppContext
+        from cdrex.api.protocol import BoundedHttpToolsProtocol
+        from cdrex.cli import open_database
+        from cdrex.pipeline.sinks import open_file_store
+        from cdrex.settings import Settings
+        from cdrex.worker.threads import WorkerThreads
+
+        self.log = _LogFile(log_path)
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(self.log)
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO)
+        _live_logs.append(self.log)
+        with _environ(env):
+            settings = Settings.from_env()
+        self.db = open_database(settings)
+        files = open_file_store(settings)
+        self.threads = WorkerThreads(self.db, files, settings, workers)
+        self.threads.start()
+        app = create_app(AppContext(self.db, files, settings, export_created=self.threads.notify))
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))  # no race for a free port with other workers
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # the handlers above; uvicorn's dictConfig is process-wide
+            proxy_headers=False,
+            http=BoundedHttpToolsProtocol,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.threads.shutdown()
+        self.db.dispose()
+        self.socket.close()
+        _live_logs.remove(self.log)
+        for name in _LOGGERS:
+            logging.getLogger(name).removeHandler(self.log)
+        self.log.close()
 
 
 @dataclass
 class Service:
-    """A data directory and database, the CLI on them, and a server process when started."""
+    """A data directory and database, the CLI on them, and a server when started: in the
+    test process unless ``real_process`` (or the start arguments need a process)."""
 
     data_dir: Path
     database_url: str | None
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     port: int = 0
+    real_process: bool | None = None  # None: as the running test's module needs
+    server: InProcessServer | None = None
+    _log_name: str = ""
+    _db: Any = None
+    _db_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
@@ -94,26 +289,58 @@ class Service:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cli(self, *args: str, input: bytes | None = None, check: bool = True):  # type: ignore[no-untyped-def]
-        result = subprocess.run(
-            [sys.executable, "-m", "cdrex", *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            timeout=300,
-        )
+    def cli(
+        self, *args: str, input: bytes | None = None, check: bool = True, process: bool = False
+    ):  # type: ignore[no-untyped-def]
+        """`cdrex ARGS`; in process for IN_PROCESS_COMMANDS unless ``process``."""
+        # Reading stdin ("-"): a process, whose stdin click names <stdin> in its messages.
+        if not process and args and args[0] in IN_PROCESS_COMMANDS and "-" not in args:
+            result = _cli_in_process(self.env, args, input)
+        else:
+            result = subprocess.run(
+                [sys.executable, "-m", "cdrex", *args],
+                env=self.env,
+                input=input,
+                capture_output=True,
+                timeout=300,
+            )
         if check and result.returncode != 0:
             raise AssertionError(f"cdrex {' '.join(args)} failed: {result.stderr.decode()}")
         return result
 
+    def database(self):  # type: ignore[no-untyped-def]
+        """The service's database, migrated, opened once in the test process."""
+        with self._db_lock:
+            if self._db is None:
+                from cdrex.cli import open_database
+                from cdrex.settings import Settings
+
+                with _environ(self.env):
+                    self._db = open_database(Settings.from_env())
+            return self._db
+
     def new_account(self, name: str | None = None) -> str:
-        """Create an account and return a fresh API key for it."""
+        """Create an account and return a fresh API key for it (through the store: the
+        CLI's `accounts create` and `keys create` have tests of their own)."""
+        from cdrex.store import accounts
+
         name = name or f"acct-{uuid.uuid4().hex[:8]}"
-        self.cli("accounts", "create", name)
-        return self.cli("keys", "create", "--account", name).stdout.decode().strip()
+        db = self.database()
+        accounts.create_account(db, name)
+        return accounts.create_api_key(db, accounts.find_account(db, name))
 
     def start(self, *args: str) -> None:
+        workers = _in_process_workers(args)
+        real = _needs_real_process() if self.real_process is None else self.real_process
+        if not real and workers is not None:
+            self.server = InProcessServer(
+                self.env, self.data_dir / "server-in-process.log", workers
+            )
+            self.port = self.server.port
+            self._log_name = "server-in-process.log"
+            return
         self.port = free_port()
+        self._log_name = f"server-{self.port}.log"
         log = open(self.data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cdrex", "serve", "--port", str(self.port), *args],
@@ -133,9 +360,13 @@ class Service:
         raise AssertionError(f"server did not start: {self.log()}")
 
     def log(self) -> str:
-        return (self.data_dir / f"server-{self.port}.log").read_text(errors="replace")
+        return (self.data_dir / self._log_name).read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.server is not None:
+            assert sig == signal.SIGTERM, "signals need a real process (REAL_PROCESS_MODULES)"
+            self.server.stop()
+            self.server = None
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -145,6 +376,12 @@ class Service:
                 self.process.wait()
         self.process = None
 
+    def close(self) -> None:
+        self.stop()
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Accept": JSONAPI}
         if key is not None:
@@ -153,6 +390,36 @@ class Service:
 
 
 FAST_WORKERS = {"CDREX_POLL_SECONDS": "0.2", "CDREX_LEASE_SECONDS": "3"}
+
+
+def _in_process_workers(args: tuple[str, ...]) -> int | None:
+    """The worker count of `serve ARGS` when a server in process can run it, else None."""
+    if not args:
+        return 2  # serve's default
+    if len(args) == 2 and args[0] == "--workers" and args[1].isdigit():
+        return int(args[1])
+    return None  # --demo, --host...: the real command
+
+
+_current_item: list[pytest.Item] = []  # the test running now (its fixtures start servers)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _current_item[:] = [item]
+    try:
+        return (yield)
+    finally:
+        _current_item.clear()
+
+
+def _needs_real_process() -> bool:
+    """Whether the running test's module (or the test) must have servers of their own."""
+    if not _current_item:
+        return True
+    item = _current_item[0]
+    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""  # type: ignore[attr-defined]
+    return module in REAL_PROCESS_MODULES or item.get_closest_marker("real_process") is not None
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -177,7 +444,7 @@ def _service_factory(
 
     yield make
     for service in services:
-        service.stop()
+        service.close()
 
 
 @pytest.fixture
@@ -399,3 +666,14 @@ def assert_cli_error(result: subprocess.CompletedProcess, *fragments: str) -> st
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     return message
+
+
+_UUID_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Test ids that do not change between collections: some parameters are fresh UUIDs,
+    and pytest-xdist's workers must all collect the same ids."""
+    if isinstance(val, str) and _UUID_ID.fullmatch(val):
+        return "uuid" if val == val.lower() else "UUID"
+    return None
