@@ -13,4 +13,5 @@ export FAKETIME="$(printf '%+d' "$((target - $(date -u +%s)))")"
 export FAKETIME_DONT_FAKE_MONOTONIC=1
 export LD_PRELOAD="$(find /usr/lib -name libfaketime.so.1 -print -quit)"
 export PYTHONPATH="$PWD/tests/at_date${PYTHONPATH:+:$PYTHONPATH}"  # its sitecustomize: sleep
+export CDREX_TEST_REAL_PROCESSES=1  # servers and the CLI as processes (tests/conftest.py)
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

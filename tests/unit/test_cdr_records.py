@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from cdrex.cdrs.files import BadCdrFile, read_records
 from cdrex.cdrs.records import (
-    RECORD_FIELDS,
     BadRecord,
     RecordParser,
     check_field_names,
@@ -23,9 +22,11 @@ from cdrex.cdrs.records import (
     parse_text,
     parse_timestamp,
 )
+from cdrex.exports.kinds import KINDS
+from cdrex.exports.model import ExportType
 
-INBOUND = RECORD_FIELDS["cdr_in"]
-OUTBOUND = RECORD_FIELDS["cdr_out"]
+INBOUND = KINDS[ExportType.CDR_IN].fields
+OUTBOUND = KINDS[ExportType.CDR_OUT].fields
 IN_NAMES = [field.name for field in INBOUND]
 OUT_NAMES = [field.name for field in OUTBOUND]
 TRUNK = "0E5B3C1A-7F52-4C1D-9D57-3B8A1F2E4C6D"

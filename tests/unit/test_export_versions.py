@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cdrex.api.documents import resource, timestamp
-from cdrex.exports.formats import FILE_SUFFIXES, file_format
+from cdrex.exports.kinds import FILE_SUFFIXES, file_format
 from cdrex.exports.model import (
     CallbackMethod,
     CdrSelection,
@@ -98,7 +98,7 @@ def test_file_headers_are_didwws(version: str, export_type: str, sample: str, su
 def test_file_suffixes() -> None:
     assert FILE_SUFFIXES == (".csv", ".csv.gz")
     with pytest.raises(KeyError):
-        file_format("2017-09-18", "cdr_out")  # no outbound CDRs before 2021-12-15
+        file_format("2017-09-18", ExportType.CDR_OUT)  # no outbound CDRs before 2021-12-15
 
 
 def test_export_keys_are_canonical_lowercase_uuids() -> None:
