@@ -61,8 +61,10 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def open_database(settings: Settings) -> Database:
-    """The database, migrated to the newest schema (zero set-up on the embedded default)."""
+def open_database(settings: Settings, create_partitions: bool = True) -> Database:
+    """The database, migrated to the newest schema (zero set-up on the embedded default),
+    with the partitions of the kept months (``create_partitions``: all but `migrate`, which
+    makes and reports them itself)."""
     from cdrex.store.migrate import upgrade  # Alembic is slow to import; --help needs none
     from cdrex.store.partitions import maintain_partitions
 
@@ -71,7 +73,8 @@ def open_database(settings: Settings) -> Database:
         upgrade(db)
         # Before any call is imported: a month without its partition would keep its calls
         # in the default partition for good (cdrex.store.partitions).
-        maintain_partitions(db, datetime.now(UTC), settings, create_only=True)
+        if create_partitions:
+            maintain_partitions(db, datetime.now(UTC), settings, create_only=True)
     except Exception as error:  # a bad URL, no server, no permission: say which and stop
         raise click.ClickException(
             f"cannot open the database {_shown_url(settings)}: {_first_line(error)}"
@@ -118,7 +121,8 @@ def migrate(settings: Settings) -> None:
     """Create or upgrade the database schema (and, on PostgreSQL, the CDR partitions)."""
     from cdrex.store.partitions import maintain_partitions
 
-    done = maintain_partitions(open_database(settings), datetime.now(UTC), settings)
+    db = open_database(settings, create_partitions=False)
+    done = maintain_partitions(db, datetime.now(UTC), settings)
     for outcome in ("created", "dropped", "clustered", "skipped", "in_default"):
         if names := getattr(done, outcome):
             click.echo(f"partitions {outcome}: {', '.join(names)}")
