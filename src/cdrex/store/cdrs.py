@@ -32,9 +32,10 @@ DEFAULT_LEASE = timedelta(seconds=Settings.lease_seconds)
 # the slice before it saw), then the lock stays free for PAUSE_SECONDS at least. SQLite's
 # busy handler lets a writer that has waited a while try again only every 100 ms: with a
 # shorter pause the import could take the lock back every time before it looks.
-SLICE_SECONDS = 0.25
+SLICE_SECONDS = 0.1
 PAUSE_SECONDS = 0.15
 FIRST_SLICE_ROWS = 10_000
+IMPORT_CACHE_KIB = 64 * 1024
 _CDR_TABLE_NAMES = frozenset(table.name for table in CDR_TABLES.values())
 
 
@@ -140,12 +141,17 @@ def _sqlite_insert(
     discard_abandoned_imports(db, datetime.now(UTC), lease)
     with db.engine.connect() as conn:
         raw = conn.connection.driver_connection  # autocommit: we issue BEGIN ourselves
+        # The index on (account, time, id) takes a slice's rows all over the table: with
+        # SQLite's default 2 MiB of page cache the copy slowed to a quarter as it grew.
+        (pooled_cache,) = raw.execute("PRAGMA cache_size").fetchone()
+        raw.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.record_columns})")
         try:
             total = _stage(raw, len(target.fields), batches)
             _SqliteImport(raw, target, account_id).copy(total)  # type: ignore[arg-type]
         finally:
             raw.execute("DROP TABLE temp.import_staging")
+            raw.execute(f"PRAGMA cache_size = {int(pooled_cache)}")  # the pool's again
     return total
 
 
