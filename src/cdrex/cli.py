@@ -360,7 +360,7 @@ def callbacks_list(settings: Settings, account_name: str | None, limit: int) -> 
     """Newest first: created (UTC), export id, account, event, status, attempts, last error."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
-    for delivery in callback_store.list_deliveries(db, account and account.id, limit):
+    for delivery in callback_store.list_deliveries(db, account.id if account else None, limit):
         click.echo(
             "\t".join(
                 [
@@ -394,6 +394,10 @@ CDR_TYPE = click.option(
 )
 
 
+# What stops an import with a message, and nothing imported: the file, a stall, the database.
+IMPORT_ERRORS: tuple[type[Exception], ...] = (BadCdrFile, ImportAbandoned, *UNAVAILABLE_ERRORS)
+
+
 @cdrs.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option("--account", "account_name", metavar="NAME", required=True)
@@ -415,7 +419,7 @@ def cdrs_import(
             imported = insert_cdrs(
                 db, account.id, _tracked(parsed, bar, file, size), export_type, _lease(settings)
             )
-        except (BadCdrFile, ImportAbandoned, *UNAVAILABLE_ERRORS) as error:
+        except IMPORT_ERRORS as error:
             name = getattr(file, "name", "input")
             raise click.ClickException(
                 f"{name}: {_first_line(error)}; nothing was imported"

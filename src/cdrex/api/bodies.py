@@ -67,7 +67,9 @@ def resource_attributes(
         raise ApiError.one(
             422, "attributes must be an object.", code="100", pointer="/data/attributes"
         )
-    unexpected = [("attributes", name) for name in attributes if name not in allowed]
+    unexpected: list[tuple[str, ...]] = [
+        ("attributes", name) for name in attributes if name not in allowed
+    ]
     unexpected += [("relationships",)] if "relationships" in data else []
     if unexpected:
         raise ApiError(

@@ -76,7 +76,7 @@ def _csv_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tu
 def _csv_header(reader: CsvReader, fields: tuple[Field, ...]) -> Callable[[list[str]], tuple]:
     """Read the header, the first non-blank line; return the parser of the rows under it."""
     try:
-        header = next((row for row in reader if row), [])
+        header: list[str] = next((row for row in reader if row), [])
         check_field_names(header, {field.name: field for field in fields})
         check_required_names(header, fields)
     except (csv.Error, BadRecord) as error:

@@ -54,7 +54,7 @@ class Field:
             parsed = parse_kind(value)
             if minimum is not None and parsed < minimum:  # type: ignore[operator]
                 raise ValueError(f"must be at least {minimum}")
-            if pattern is not None and not pattern.fullmatch(parsed):  # type: ignore[arg-type]
+            if pattern is not None and not pattern.fullmatch(parsed):  # type: ignore[call-overload]
                 raise ValueError(f"{value!r} is malformed")
             if normalize is not None:
                 parsed = normalize(parsed)  # type: ignore[arg-type]

@@ -38,8 +38,8 @@ def _callback(
 ) -> tuple[str | None, CallbackMethod | None]:
     url, method = attributes.get("callback_url"), attributes.get("callback_method")
     by_spelling = {spelling: method for method, spelling in spellings.items()}
-    known = isinstance(method, str) and method in by_spelling  # any JSON value may come
-    if method is not None and not known:
+    chosen = by_spelling.get(method) if isinstance(method, str) else None  # any JSON value
+    if method is not None and chosen is None:
         problems.append(Invalid(("callback_method",), f"must be {' or '.join(by_spelling)}"))
     if url is None:
         if method is not None:
@@ -49,7 +49,7 @@ def _callback(
     if error:
         problems.append(Invalid(("callback_url",), error))
     # Without a method, POST: what every version documents first.
-    return url, by_spelling[method] if known else CallbackMethod.POST
+    return url, chosen or CallbackMethod.POST
 
 
 def reference_problem(value: object) -> Invalid | None:

@@ -14,7 +14,7 @@ from cdrex.exports.formats import FileFormat
 from cdrex.exports.kinds import KINDS, file_format
 from cdrex.exports.model import CdrSelection, Export
 from cdrex.pipeline.sinks import FileStore
-from cdrex.pipeline.slices import time_slices, write_in_parallel
+from cdrex.pipeline.slices import Producer, time_slices, write_in_parallel
 from cdrex.pipeline.sources import Write, write_csv_rows
 from cdrex.store.db import Database
 
@@ -88,7 +88,7 @@ def build_export_file(
     """
     fmt = file_format(export.api_version, export.export_type)
     parts = [export.selection] if db.is_sqlite else time_slices(export.selection, max(slices, 1))
-    producers = [
+    producers: list[Producer] = [
         partial(_write_part, db, export, fmt, part, gzip_level, n == 0)
         for n, part in enumerate(parts)
     ]

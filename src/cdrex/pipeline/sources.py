@@ -20,6 +20,7 @@ from cdrex.cdrs.records import Field, Kind
 from cdrex.exports.formats import FileFormat
 from cdrex.exports.kinds import NARROWING_COLUMNS
 from cdrex.exports.model import CdrSelection
+from cdrex.store.backends import driver_connection, is_sqlite, sqlite_timestamp
 from cdrex.store.cdrs import hide_unpublished
 from cdrex.store.db import Database
 
@@ -96,7 +97,8 @@ def _sqlite_line(fields: list[Field]) -> str:
 
 def _sqlite_fast_line(fields: list[Field]) -> str:
     """The fast line: right only where ``_sqlite_plain`` holds and no text needs quotes."""
-    formats, arguments = [], []
+    formats: list[str] = []
+    arguments: list[str] = []
     for field in fields:
         if field.kind is Kind.AMOUNT:
             formats.append("%d.%03d")
@@ -151,11 +153,12 @@ def _batch_csv(
     if _plain(text, len(fast), separators):
         if len(fast) == len(batch):
             return text + "\n"  # the common case: every row took the fast line
-        return "\n".join([slow if line is None else line for _, line, slow in batch]) + "\n"
+        # The query gives each row one of the two lines: where line is None, slow is not.
+        return "\n".join([slow if line is None else line for _, line, slow in batch]) + "\n"  # type: ignore[misc]
     failed = [id_ for id_, line, _ in batch if line is not None and not _plain(line, 1, separators)]
     redone = general(failed)
     return (
-        "\n".join([slow if line is None else redone.get(id_, line) for id_, line, slow in batch])
+        "\n".join([slow if line is None else redone.get(id_, line) for id_, line, slow in batch])  # type: ignore[misc]
         + "\n"
     )
 
@@ -181,7 +184,9 @@ def _where(selection: CdrSelection, placeholder: Callable[[str], str]) -> str:
     return clause
 
 
-def _params(account_id: int, selection: CdrSelection, timestamp: Callable[[datetime], object]):
+def _params(
+    account_id: int, selection: CdrSelection, timestamp: Callable[[datetime], object]
+) -> dict[str, object]:
     return {
         "account_id": account_id,
         "start": timestamp(selection.start),
@@ -203,7 +208,7 @@ def sqlite_csv(
 ) -> int:
     fields = fmt.column_fields()
     plain = _sqlite_plain(fields)
-    driver = conn.connection.driver_connection
+    driver = driver_connection(conn)
     # In this read transaction, as the rows: the imports it leaves out are those whose
     # rows it would see (see cdrex.store.cdrs).
     where = _where(selection, lambda n: ":" + n) + hide_unpublished(driver, table, account_id)
@@ -212,10 +217,8 @@ def sqlite_csv(
         f"CASE WHEN {plain} THEN NULL ELSE {_sqlite_line(fields)} END "
         f"FROM {table} WHERE {where} {ORDER}"
     )
-    params = _params(
-        account_id, selection, lambda t: t.replace(tzinfo=None).isoformat(" ", "microseconds")
-    )
-    driver = conn.connection.driver_connection
+    params = _params(account_id, selection, sqlite_timestamp)
+    driver = driver_connection(conn)
     # Closed however the copy ends: a query left unfinished (the file store full, a stop)
     # keeps its old snapshot open on the connection after ROLLBACK, and the next write
     # transaction on that pooled connection then fails at once with "database is locked".
@@ -249,7 +252,7 @@ def postgres_csv(
     write: Write,
 ) -> int:
     sql, params = postgres_copy_statement(table, fmt, account_id, selection)
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = driver_connection(conn).cursor()
     # COPY sends one message per row: joining them into larger chunks makes every later
     # stage (gzip, hashing, the sink) run once per 64 KiB rather than once per row.
     pending: list[bytes] = []
@@ -267,9 +270,6 @@ def postgres_csv(
     return cursor.rowcount
 
 
-SOURCES = {"sqlite": sqlite_csv, "postgresql": postgres_csv}
-
-
 def write_csv_rows(
     db: Database,
     table: str,
@@ -280,4 +280,5 @@ def write_csv_rows(
 ) -> int:
     """Write the selected CDRs as CSV lines (no header); return how many rows were written."""
     with db.read() as conn:
-        return SOURCES[conn.dialect.name](conn, table, fmt, account_id, selection, write)
+        source = sqlite_csv if is_sqlite(conn) else postgres_csv
+        return source(conn, table, fmt, account_id, selection, write)

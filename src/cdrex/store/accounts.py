@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +63,7 @@ def create_account(db: Database, name: str) -> Account:
                 raise exists
             account_id = conn.execute(
                 accounts.insert().values(name=name, created_at=datetime.now(UTC))
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
     except sa.exc.IntegrityError:
         raise exists from None  # created by someone else between our check and insert
     return Account(account_id, name)
@@ -155,7 +156,7 @@ def revoke_api_key(db: Database, key_or_prefix: str) -> str:
     return active[0].prefix
 
 
-def _no_single_key(given: str, found: list, active: list) -> str:
+def _no_single_key(given: str, found: Sequence, active: list) -> str:
     shown = given if len(given) <= KEY_PREFIX_LENGTH else given[:KEY_PREFIX_LENGTH] + "…"
     if active:
         return f"prefix {shown!r} matches {len(active)} keys: give the whole key"

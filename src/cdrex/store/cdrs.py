@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import ExportType
 from cdrex.settings import Settings
+from cdrex.store.backends import driver_connection
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.store.schema import CDR_TABLES, cdr_imports
 
@@ -41,20 +42,6 @@ _CDR_TABLE_NAMES = frozenset(table.name for table in CDR_TABLES.values())
 
 class ImportAbandoned(RuntimeError):
     """The import stopped renewing its lease for too long and is being discarded."""
-
-
-def _sqlite_timestamp(value: datetime) -> str:
-    """The text SQLAlchemy's DateTime stores on SQLite. Exports compare and cut this form,
-    so it keeps the microseconds even when they are zero (Python's default adapter
-    drops them, and a call at exactly 00:00:00 would fall out of its month)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
-
-
-# Adapting in the driver, per value in C, is what lets the record tuples go to executemany
-# as they are; SQLAlchemy binds its DateTime columns as text, so nothing else changes.
-sqlite3.register_adapter(datetime, _sqlite_timestamp)
 
 
 def insert_cdrs(
@@ -109,7 +96,7 @@ def _postgres_insert(db: Database, target: _Target, account_id: int, batches: Ba
 
 def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Batches) -> int:
     total = 0
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_connection(conn).cursor()
     # Binary COPY: the fastest way in, and it spares the client formatting every value
     # as text, which matters because parsing the file already keeps this process busy.
     statement = f"COPY {target.table} ({target.columns}) FROM STDIN (FORMAT BINARY)"
@@ -140,7 +127,7 @@ def _sqlite_insert(
     """
     discard_abandoned_imports(db, datetime.now(UTC), lease)
     with db.engine.connect() as conn:
-        raw = conn.connection.driver_connection  # autocommit: we issue BEGIN ourselves
+        raw = driver_connection(conn)  # autocommit: we issue BEGIN ourselves
         # The index on (account, time, id) takes a slice's rows all over the table: with
         # SQLite's default 2 MiB of page cache the copy slowed to a quarter as it grew.
         (pooled_cache,) = raw.execute("PRAGMA cache_size").fetchone()
@@ -148,7 +135,7 @@ def _sqlite_insert(
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.record_columns})")
         try:
             total = _stage(raw, len(target.fields), batches)
-            _SqliteImport(raw, target, account_id).copy(total)  # type: ignore[arg-type]
+            _SqliteImport(raw, target, account_id).copy(total)
         finally:
             raw.execute("DROP TABLE temp.import_staging")
             raw.execute(f"PRAGMA cache_size = {int(pooled_cache)}")  # the pool's again
@@ -314,14 +301,14 @@ def discard_abandoned_imports(db: Database, now: datetime, lease: timedelta) -> 
         return 0
     stale_before = now - lease
     with db.engine.connect() as conn:
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         stale = [
             row[0]
-            for row in raw.execute(  # type: ignore[union-attr]
+            for row in raw.execute(
                 "SELECT id FROM cdr_imports WHERE renewed_at < ?", (stale_before,)
             )
         ]
-        return sum(_discard(raw, import_id, stale_before) for import_id in stale)  # type: ignore[arg-type]
+        return sum(_discard(raw, import_id, stale_before) for import_id in stale)
 
 
 def hide_unpublished(raw: sqlite3.Connection, table: str, account_id: int) -> str:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from cdrex.settings import Settings
+from cdrex.store.backends import driver_connection
 
 # Errors that mean the database cannot answer right now (down, restarting, locked for
 # longer than the write wait, no pooled connection free in time): callers should retry
@@ -92,15 +93,13 @@ class Database:
         if not self.is_sqlite or deadline is None:
             yield
             return
-        driver = conn.connection.driver_connection
+        driver = driver_connection(conn)  # outside SQLAlchemy: no transaction begins
         left = max(0.0, deadline - time.monotonic())  # none left: one try, no wait
-        driver.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")  # type: ignore[union-attr]
+        driver.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
         try:
             yield
         finally:
-            driver.execute(  # type: ignore[union-attr]
-                f"PRAGMA busy_timeout = {int(self.write_wait_seconds * 1000)}"
-            )
+            driver.execute(f"PRAGMA busy_timeout = {int(self.write_wait_seconds * 1000)}")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -132,7 +132,7 @@ callback_attempts = sa.Table(
     sa.Column("elapsed_ms", sa.Integer, nullable=False),
 )
 
-_SQL_TYPES = {
+_SQL_TYPES: dict[Kind, sa.types.TypeEngine] = {
     Kind.TIMESTAMP: sa.DateTime(timezone=True),
     Kind.TEXT: sa.Text(),
     Kind.INTEGER: sa.Integer(),

@@ -8,6 +8,8 @@ Frozen: the columns are written out here, not derived from cdrex.cdrs.records, s
 later changes to the record fields cannot change what this revision created.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,6 +23,9 @@ TABLE = "cdrs_out"
 
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    partitioning: dict[str, Any] = (
+        {"postgresql_partition_by": "RANGE (time_start)"} if postgres else {}
+    )
     # A partitioned table's primary key must hold the partition key.
     key = ("id", "time_start") if postgres else ("id",)
     op.create_table(
@@ -57,7 +62,7 @@ def upgrade() -> None:
             ["account_id"], ["accounts.id"], name=op.f(f"fk_{TABLE}_account_id_accounts")
         ),
         sa.PrimaryKeyConstraint(*key, name=op.f(f"pk_{TABLE}")),
-        **({"postgresql_partition_by": "RANGE (time_start)"} if postgres else {}),
+        **partitioning,
     )
     op.create_index(
         op.f(f"ix_{TABLE}_account_id_time_start_id"), TABLE, ["account_id", "time_start", "id"]
