@@ -286,15 +286,30 @@ def test_bad_json_and_bad_csv() -> None:
     assert line == 2 and "fields, the header has 4" in reason
 
 
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (HEADER.replace(b"\n", b"\r") + b"2026-05-01 00:00:00,123,30,x\r", 1),  # old Mac
+        (HEADER + b"2026-05-01 00:00:00,123,30,a\rb\n", 2),
+    ],
+)
+def test_a_bare_carriage_return_outside_quotes_is_named(data: bytes, line: int) -> None:
+    found_line, reason = file_error(data)
+    assert found_line == line
+    assert "a carriage return (\\r) outside quotes: end lines with \\n or \\r\\n" in reason
+    assert "universal" not in reason
+
+
 @given(
     st.text(
-        alphabet=st.characters(blacklist_characters="\x00\r", blacklist_categories=("Cs",)),
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
         min_size=1,
     )
 )
 def test_any_text_without_nul_survives_a_csv_round_trip(name: str) -> None:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180's CRLF: Python's writer quotes a value holding \r only when \r ends lines.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["time_start", "did_number", "duration", "source_name"])
     writer.writerow(["2026-05-01 00:00:00", "123", "1", name])
     [[row]] = read(out.getvalue().encode())

@@ -68,9 +68,18 @@ def _csv_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tu
             start = reader.line_num
     except csv.Error as error:
         where = "" if reader.line_num == start + 1 else f" (on line {reader.line_num})"
-        raise BadCdrFile(start + 1, f"bad CSV: {error}{where}") from None
+        raise BadCdrFile(start + 1, f"bad CSV: {_csv_problem(error)}{where}") from None
     except BadRecord as error:
         raise BadCdrFile(start + 1, str(error)) from None
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """The csv module's message, except where it speaks of Python rather than the file."""
+    if "universal-newline" in str(error):
+        # RFC 4180: a line ends in CRLF (or, as cdrex also reads, LF); a CR that is part
+        # of a value must be inside quotes. Old Mac files end lines in CR alone.
+        return "a carriage return (\\r) outside quotes: end lines with \\n or \\r\\n"
+    return str(error)
 
 
 def _csv_header(reader: CsvReader, fields: tuple[Field, ...]) -> Callable[[list[str]], tuple]:
@@ -79,7 +88,9 @@ def _csv_header(reader: CsvReader, fields: tuple[Field, ...]) -> Callable[[list[
         header: list[str] = next((row for row in reader if row), [])
         check_field_names(header, {field.name: field for field in fields})
         check_required_names(header, fields)
-    except (csv.Error, BadRecord) as error:
+    except csv.Error as error:
+        raise BadCdrFile(reader.line_num, f"header: {_csv_problem(error)}") from None
+    except BadRecord as error:
         raise BadCdrFile(reader.line_num, f"header: {error}") from None
     # Fields the header leaves out read the extra cell appended to every row: always empty.
     columns = [
