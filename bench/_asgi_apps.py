@@ -33,7 +33,7 @@ def bare_app() -> Starlette:
 def cdrex_app() -> Starlette:
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
-    from cdrex.pipeline.sinks import LocalFiles
+    from cdrex.pipeline.local_files import LocalFiles
     from cdrex.settings import Settings
     from cdrex.store.db import Database
 

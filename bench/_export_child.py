@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cdrex.exports.kinds import file_format
 from cdrex.pipeline.build import build_export_file
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.settings import Settings
 from cdrex.store.db import Database
 from cdrex.store.exports import get_export

@@ -129,7 +129,7 @@ class CdrexJob:
 
         from cdrex.exports.kinds import KINDS
         from cdrex.pipeline import build
-        from cdrex.pipeline.sinks import LocalFiles
+        from cdrex.pipeline.local_files import LocalFiles
         from cdrex.store.db import Database
 
         self.spec, self.build = spec, build

@@ -42,7 +42,7 @@ from cdrex.exports.filters import parse_filters
 from cdrex.exports.model import Export, ExportType
 from cdrex.exports.versions import V2017_09_18
 from cdrex.exports.window import exportable_months
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.settings import Settings
 from cdrex.store.accounts import find_account
 from cdrex.store.db import Database

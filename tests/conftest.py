@@ -215,7 +215,7 @@ class InProcessServer:
         from cdrex.api.context import AppContext
         from cdrex.api.protocol import BoundedHttpToolsProtocol
         from cdrex.cli import open_database
-        from cdrex.pipeline.sinks import open_file_store
+        from cdrex.pipeline.file_store import open_file_store
         from cdrex.settings import Settings
         from cdrex.worker.threads import WorkerThreads
 

@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.model import CdrSelection, Export, ExportStatus, ExportType
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.settings import Settings
 from cdrex.store import exports as store
 from cdrex.store.accounts import create_account

@@ -18,7 +18,7 @@ from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import CdrSelection, Export, ExportType
 from cdrex.exports.window import month_start, next_month_start
 from cdrex.pipeline.build import BuildStopped, build_export_file
-from cdrex.pipeline.sinks import LocalFiles
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.pipeline.sources import FETCH_ROWS, write_csv_rows
 from cdrex.store.accounts import create_account
 from cdrex.store.cdrs import insert_cdrs

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from cdrex.pipeline.file_store import StorageConfigError, StorageUnavailable, open_file_store
 from cdrex.pipeline.s3_files import PART_SIZE, S3Files
-from cdrex.pipeline.sinks import StorageConfigError, StorageUnavailable, open_file_store
 from cdrex.settings import Settings
 from conftest import (
     FAST_WORKERS,

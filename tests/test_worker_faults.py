@@ -27,9 +27,9 @@ import pytest
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
+from cdrex.pipeline.file_store import FileTooLarge, StorageFull
 from cdrex.pipeline.local_files import LocalFiles
 from cdrex.pipeline.s3_files import S3Files
-from cdrex.pipeline.sinks import FileTooLarge, StorageFull
 from cdrex.worker.failures import (
     DATABASE_UNAVAILABLE,
     FILE_TOO_LARGE,

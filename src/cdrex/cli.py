@@ -26,7 +26,7 @@ from cdrex.cdrs.generate import batches
 from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
-from cdrex.pipeline.sinks import StorageConfigError
+from cdrex.pipeline.file_store import StorageConfigError
 from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
 from cdrex.store import callbacks as callback_store
@@ -150,7 +150,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     from cdrex.api.app import create_app
     from cdrex.api.context import AppContext
     from cdrex.api.protocol import BoundedHttpToolsProtocol
-    from cdrex.pipeline.sinks import open_file_store
+    from cdrex.pipeline.file_store import open_file_store
     from cdrex.worker.processes import stop_on_signals
     from cdrex.worker.threads import WorkerThreads
 

@@ -240,7 +240,7 @@ class Settings:
             whole(minimum=1), "how often expired exports are deleted (and partitions kept)"
         ),
     )
-    # Checked when the store is opened (pipeline/sinks.py), never repeating a credential.
+    # Checked when the store is opened (pipeline/file_store.py), never repeating a credential.
     storage_url: str | None = field(
         default=None,
         metadata=declare(

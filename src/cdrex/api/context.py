@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cdrex.api.errors import ApiError
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
 from cdrex.store.accounts import Account, account_for_key
 from cdrex.store.db import Database, write_deadline

@@ -39,8 +39,9 @@ from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.kinds import file_format
 from cdrex.exports.model import Export, is_export_key
 from cdrex.exports.versions import ApiVersion, choose_version
+from cdrex.pipeline.file_store import StorageUnavailable
+from cdrex.pipeline.local_files import LocalFiles
 from cdrex.pipeline.s3_files import S3Files
-from cdrex.pipeline.sinks import LocalFiles, StorageUnavailable
 from cdrex.store import exports as export_store
 from cdrex.store.accounts import Account
 from cdrex.store.db import Database
@@ -317,7 +318,7 @@ async def _stored_file(
     else:
         stored = await _from_storage(context, file_name, files.read, file_name, span)
     headers["last-modified"] = formatdate(stored.last_modified.timestamp(), usegmt=True)
-    headers["content-length"] = str(stored.length)
+    headers["content-length"] = str(stored.size if head else stored.length)
     if span is not None:
         headers["content-range"] = f"bytes {span[0]}-{span[1] - 1}/{size}"
         headers["content-length"] = str(span[1] - span[0])

@@ -13,7 +13,7 @@ from isal import isal_zlib
 from cdrex.exports.formats import FileFormat
 from cdrex.exports.kinds import KINDS, file_format
 from cdrex.exports.model import CdrSelection, Export
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.file_store import FileStore
 from cdrex.pipeline.slices import Producer, time_slices, write_in_parallel
 from cdrex.pipeline.sources import Write, write_csv_rows
 from cdrex.store.db import Database

@@ -7,11 +7,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from cdrex.pipeline.file_store import READ_CHUNK, FileReader, FileStore, StoredFile
 
-class LocalFiles:
+
+class LocalFiles(FileStore):
     """Export files in one directory. A file only ever appears whole under its final name."""
 
     def __init__(self, root: Path) -> None:
@@ -36,6 +39,20 @@ class LocalFiles:
             _fsync_directory(self.root)
         finally:
             temporary.unlink(missing_ok=True)
+
+    def stat(self, name: str) -> StoredFile:
+        return _stored(self.path(name).stat())
+
+    def read(self, name: str, span: tuple[int, int] | None = None) -> FileReader:
+        file = open(self.path(name), "rb")  # noqa: SIM115 (the reader closes it)
+        try:
+            stored = _stored(os.fstat(file.fileno()))
+            start, end = span or (0, stored.size)
+            file.seek(start)
+        except BaseException:
+            file.close()
+            raise
+        return _LocalReader(file, end - start, stored.last_modified)
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
@@ -63,6 +80,33 @@ class LocalFiles:
         # utime() takes the caller's idea of now (which libfaketime, for one, shifts).
         clock.write_bytes(b"\n")
         return clock.stat().st_mtime - time.time()
+
+
+class _LocalReader(FileReader):
+    """An open file: the bytes from where it was positioned, ``length`` of them. Opened
+    before the response starts, a file renamed over or deleted meanwhile is still read
+    whole (POSIX keeps the open one)."""
+
+    def __init__(self, file: BinaryIO, length: int, last_modified: datetime) -> None:
+        self._file = file
+        self.length = length
+        self.last_modified = last_modified
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            left = self.length
+            while left > 0 and (chunk := self._file.read(min(READ_CHUNK, left))):
+                left -= len(chunk)
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _stored(stat: os.stat_result) -> StoredFile:
+    return StoredFile(stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
 
 def _fsync_directory(path: Path) -> None:

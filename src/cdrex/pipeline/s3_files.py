@@ -11,18 +11,20 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdrex.pipeline.sinks import (
+from cdrex.pipeline.file_store import (
+    READ_CHUNK,
+    FileReader,
+    FileStore,
     FileTooLarge,
     StorageConfigError,
     StorageFull,
     StorageUnavailable,
+    StoredFile,
 )
 from cdrex.settings import Settings
 
@@ -31,7 +33,6 @@ log = logging.getLogger("cdrex.storage")
 # S3's smallest part is 5 MiB (the last one excepted). 8 MiB, boto3's own default, keeps one
 # buffer per export being built small and allows files of up to 10,000 parts, ~80 GB.
 PART_SIZE = 8 * 1024 * 1024
-READ_CHUNK = 64 * 1024  # what a download reads per hop to a worker thread, as FileResponse
 DOWNLOAD_MODES = ("stream", "redirect")
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 # Refusals for want of room: a quota (S3-compatible stores such as Ceph's), MinIO's full
@@ -92,27 +93,25 @@ def open_s3_files(settings: Settings) -> S3Files:
     return S3Files(bucket, url.path, client)
 
 
-@dataclass
-class StoredObject:
-    """An object found by ``stat`` (no body) or ``read``."""
+class _S3Reader(FileReader):
+    """A GET's body, read from the connection as it is iterated."""
 
-    length: int  # bytes in the body (the range's, when a range was read)
-    last_modified: datetime
-    body: Any = None  # botocore's StreamingBody
+    def __init__(self, got: dict) -> None:
+        self.length = got["ContentLength"]  # the range's, when a range was asked for
+        self.last_modified = got["LastModified"]
+        self._body = got["Body"]  # botocore's StreamingBody
 
     def chunks(self) -> Iterator[bytes]:
         try:
-            yield from self.body.iter_chunks(READ_CHUNK)
+            yield from self._body.iter_chunks(READ_CHUNK)
         finally:
             self.close()
 
     def close(self) -> None:
-        """Release the connection (safe to call again, and on a body never read)."""
-        if self.body is not None:
-            self.body.close()
+        self._body.close()  # returns the connection to the pool; safe to repeat
 
 
-class S3Files:
+class S3Files(FileStore):
     """Export files as objects ``prefix/name`` in one bucket."""
 
     def __init__(self, bucket: str, prefix: str, client: Any, part_size: int = PART_SIZE) -> None:
@@ -173,25 +172,22 @@ class S3Files:
             for part in page.get("Parts", [])
         )
 
-    # Reads, for the API. They raise FileNotFoundError for a missing object and
-    # StorageUnavailable when the storage cannot answer (as writes do).
-
-    def stat(self, name: str) -> StoredObject:
+    def stat(self, name: str) -> StoredFile:
         with _translated_errors(name):
             head = self.client.head_object(Bucket=self.bucket, Key=self.key(name))
-        return StoredObject(head["ContentLength"], head["LastModified"])
+        return StoredFile(head["ContentLength"], head["LastModified"])
 
-    def read(self, name: str, span: tuple[int, int] | None = None) -> StoredObject:
-        """The object's bytes, or those in ``span`` = [start, end) only."""
+    def read(self, name: str, span: tuple[int, int] | None = None) -> FileReader:
         ranged = {"Range": f"bytes={span[0]}-{span[1] - 1}"} if span else {}
         with _translated_errors(name):
             got = self.client.get_object(Bucket=self.bucket, Key=self.key(name), **ranged)
-        return StoredObject(got["ContentLength"], got["LastModified"], got["Body"])
+        return _S3Reader(got)
 
     def presigned_url(
         self, name: str, seconds: int, content_type: str, content_disposition: str
     ) -> str:
-        """A GET URL valid for ``seconds``; the storage answers it with these headers."""
+        """A GET URL valid for ``seconds``, signed here without asking the storage (so the
+        object may be gone by the time it is used: the storage then answers 404)."""
         with _translated_errors(name):  # signing may need to fetch credentials first
             return self.client.generate_presigned_url(
                 "get_object",

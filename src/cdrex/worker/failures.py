@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdrex.pipeline.sinks import FileTooLarge, StorageFull, StorageUnavailable
+from cdrex.pipeline.file_store import FileTooLarge, StorageFull, StorageUnavailable
 from cdrex.store.db import UNAVAILABLE_ERRORS
 
 # An outage's pause before the next claim: 5 s, plus up to half again at random, so that

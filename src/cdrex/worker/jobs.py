@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from cdrex.exports.model import Export
 from cdrex.pipeline.build import BuildStopped, build_export_file
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database

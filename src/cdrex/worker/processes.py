@@ -17,7 +17,7 @@ import signal
 import threading
 from multiprocessing.process import BaseProcess
 
-from cdrex.pipeline.sinks import open_file_store
+from cdrex.pipeline.file_store import open_file_store
 from cdrex.settings import Settings
 from cdrex.store.db import Database
 from cdrex.worker.callbacks import start_senders

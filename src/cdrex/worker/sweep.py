@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.kinds import file_format
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
 from cdrex.store import exports as export_store
 from cdrex.store.cdrs import discard_abandoned_imports

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from cdrex.pipeline.sinks import FileStore
+from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
 from cdrex.store.db import Database
 from cdrex.worker.callbacks import start_senders
