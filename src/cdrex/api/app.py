@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from cdrex.api import exports
+from cdrex.api import downloads, exports
 from cdrex.api.context import AppContext
 from cdrex.api.errors import (
     ApiError,
@@ -50,7 +50,7 @@ def routes() -> list[Route]:
             # Any method: the handlers answer 405 with the methods that version allows.
             Route(
                 f"{base}/{{file_name}}{suffix}",
-                AnyMethod(partial(exports.download_file, suffix=suffix)),
+                AnyMethod(partial(downloads.download_file, suffix=suffix)),
             )
             for suffix in FILE_SUFFIXES
         ]

@@ -108,6 +108,22 @@ def not_found(what: str) -> ApiError:
     )
 
 
+def method_not_allowed(request: Request, allowed: tuple[str, ...], where: str) -> ApiError:
+    """405 naming the methods that work ``where`` (DELETE is refused in every version:
+    exports expire on their own, docs/api.md)."""
+    return ApiError(
+        405,
+        [
+            error_object(
+                405,
+                f"{request.method} is not supported here {where}; use {', '.join(allowed)}.",
+                title="Method Not Allowed",
+            )
+        ],
+        {"Allow": ", ".join(allowed)},
+    )
+
+
 def error_response(status: int, errors: list[dict], headers: dict | None = None) -> Response:
     return JsonApiResponse({"errors": errors}, status_code=status, headers=headers)
 
