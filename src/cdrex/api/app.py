@@ -22,6 +22,7 @@ from cdrex.api.errors import (
     on_http_exception,
     on_unexpected,
 )
+from cdrex.api.urls import collection_route, export_route, file_route
 from cdrex.exports.kinds import FILE_SUFFIXES
 from cdrex.exports.versions import COLLECTIONS
 from cdrex.store.db import UNAVAILABLE_ERRORS
@@ -42,6 +43,7 @@ class AnyMethod:
 
 
 def routes() -> list[Route]:
+    """Every route, named (api/urls.py builds the API's URLs from them)."""
     table = []
     for collection in COLLECTIONS:
         base = f"/v3/{collection}"
@@ -51,6 +53,7 @@ def routes() -> list[Route]:
             Route(
                 f"{base}/{{file_name}}{suffix}",
                 AnyMethod(partial(downloads.download_file, suffix=suffix)),
+                name=file_route(collection, suffix),
             )
             for suffix in FILE_SUFFIXES
         ]
@@ -60,10 +63,12 @@ def routes() -> list[Route]:
                 base,
                 partial(exports.collection_endpoint, collection=collection),
                 methods=["GET", "POST"],
+                name=collection_route(collection),
             ),
             Route(
                 f"{base}/{{export_id}}",
                 AnyMethod(partial(exports.export_endpoint, collection=collection)),
+                name=export_route(collection),
             ),
         ]
     return table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from cdrex.api.urls import file_url
 from cdrex.exports.model import Export, ExportStatus
 from cdrex.exports.versions import ApiVersion
 
@@ -29,7 +30,7 @@ ATTRIBUTES: dict[str, Callable[[Export, ApiVersion, str], object]] = {
     "status": lambda export, version, base: version.status_name(export.status),
     "created_at": lambda export, version, base: timestamp(export.created_at),
     "url": lambda export, version, base: (
-        version.file_url(base, export) if export.is_completed else None
+        file_url(base, version, export) if export.is_completed else None
     ),
     "callback_url": lambda export, version, base: export.callback_url,
     "callback_method": lambda export, version, base: _callback_method(export, version),

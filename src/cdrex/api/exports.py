@@ -22,6 +22,7 @@ from cdrex.api.errors import (
 )
 from cdrex.api.listing import cached_list_query, page_links
 from cdrex.api.negotiation import check_accept, check_request_body_type
+from cdrex.api.urls import collection_url, export_url
 from cdrex.exports.create import new_export, reference_problem
 from cdrex.exports.errors import Invalid, ValidationFailed
 from cdrex.exports.model import Export, is_export_key
@@ -89,7 +90,7 @@ async def list_exports(request: Request, collection: str) -> Response:
             {
                 "data": [resource(export, version, base, query.fields) for export in page],
                 "meta": meta(version, total_records=total),
-                "links": page_links(query, f"{base}/v3/{version.collection}", total),
+                "links": page_links(query, collection_url(base, version), total),
             },
             cache_control=REVALIDATE,
         )
@@ -182,6 +183,6 @@ async def create_export(request: Request, collection: str) -> Response:
     return JsonApiResponse(
         {"data": resource(export, version, base), "meta": meta(version)},
         status_code=201,
-        headers={"Location": f"{base}/v3/{version.collection}/{export.id}"},
+        headers={"Location": export_url(base, version, export)},
         cache_control=REVALIDATE,
     )

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from cdrex.exports.filters import FilterRule
-from cdrex.exports.kinds import KINDS, file_format
-from cdrex.exports.model import CallbackMethod, Export, ExportStatus, ExportType
+from cdrex.exports.kinds import KINDS
+from cdrex.exports.model import CallbackMethod, ExportStatus, ExportType
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,6 @@ class ApiVersion:
 
     def status_name(self, status: ExportStatus) -> str:
         return self.status_names[status]
-
-    def file_url(self, base_url: str, export: Export) -> str:
-        """Where the export's file is downloaded: this version's collection, the file's own
-        suffix (that of the version the export was created with)."""
-        suffix = file_format(export.api_version, export.export_type).suffix
-        return f"{base_url}/v3/{self.collection}/{export.file_name}{suffix}"
 
 
 CAPITALISED = {status: status.value.capitalize() for status in ExportStatus}

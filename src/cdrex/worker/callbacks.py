@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from cdrex.api.urls import file_url
 from cdrex.callbacks.destinations import (
     RefusedDestination,
     UnresolvableDestination,
@@ -102,7 +103,7 @@ class CallbackSender:
         export, version = due.export, VERSIONS[due.export.api_version]
         url = None
         if version.callback_has_url and due.event == ExportStatus.COMPLETED.value:
-            url = version.file_url(export.base_url or self.settings.public_url or "", export)
+            url = file_url(export.base_url or self.settings.public_url or "", version, export)
         return callback_payload(export.id, version.callback_type, url, status=due.event)
 
 
