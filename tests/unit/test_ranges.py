@@ -26,6 +26,9 @@ SIZE = 1000
         ("BYTES=0-9", (0, 10)),  # the unit is case-insensitive
         ("Bytes=-5", (995, SIZE)),
         ("bytes=007-009", (7, 10)),
+        ("bytes=0-" + "9" * 5000, (0, SIZE)),  # longer than int() reads
+        ("bytes=-" + "9" * 5000, (0, SIZE)),
+        ("bytes=" + "0" * 5000 + "1-2", (1, 3)),
     ],
 )
 def test_one_range(value: str, span: tuple[int, int]) -> None:
@@ -52,6 +55,8 @@ def test_one_range(value: str, span: tuple[int, int]) -> None:
         "bytes=\u0661-\u0662",  # Arabic-Indic digits, which int() reads
         "bytes=1-2-3",
         "bytes=0 1-2",
+        "bytes=" + "9" * 5001 + "-" + "9" * 5000,  # first after last
+        "bytes=--1",
     ],
 )
 def test_the_whole_file(value: str) -> None:
@@ -64,6 +69,8 @@ def test_the_whole_file(value: str) -> None:
         ("bytes=1000-", SIZE),
         ("bytes=1000-1001", SIZE),
         ("bytes=5000-", SIZE),
+        ("bytes=" + "9" * 5000 + "-", SIZE),
+        ("bytes=" + "9" * 5000 + "-" + "9" * 5001, SIZE),
         ("bytes=-0", SIZE),  # a suffix of no bytes
         ("bytes=0-", 0),  # an empty file has no byte to send
         ("bytes=-5", 0),

@@ -12,6 +12,9 @@ import re
 # A position, or nothing (either may be left out, not both). Not int()'s rules: no sign, no
 # "_", no digits of other scripts.
 _POSITION = re.compile(r"[0-9]*")
+# Beyond any file's size (and cheap to compare): a longer position is read as this, not by
+# int(), which takes quadratic time on long digit strings and refuses those over 4,300.
+_FAR = 10**18
 
 
 class RangeNotSatisfiable(Exception):
@@ -36,17 +39,29 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     if not first:  # a suffix: the last n bytes
         if not last:
             return None
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:  # asks for no byte at all
             raise RangeNotSatisfiable(size)
         return max(size - length, 0), size
-    start = int(first)
-    if last and int(last) < start:
+    if last and _key(last) < _key(first):
         return None  # §14.1.1: invalid, so the header is ignored
+    start = _position(first)
     if start >= size:
         raise RangeNotSatisfiable(size)
-    end = min(int(last) + 1, size) if last else size  # a last position past the end: the end
+    # A last position past the end means the end.
+    end = min(_position(last) + 1, size) if last else size
     return start, end
+
+
+def _position(digits: str) -> int:
+    length, significant = _key(digits)
+    return int(significant) if length < len(str(_FAR)) else _FAR
+
+
+def _key(digits: str) -> tuple[int, str]:
+    """Orders digit strings as the numbers they write, however long."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
 
 
 def range_applies(if_range: str | None, etag: str) -> bool:
