@@ -53,7 +53,7 @@ from cdrex.exports.window import month_start, next_month_start, shift_month
 from cdrex.pipeline import sources
 from cdrex.settings import Settings
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_cdrs
+from cdrex.store.cdrs import insert_cdrs, owned_by
 from cdrex.store.db import Database
 from cdrex.store.migrate import alembic_config, upgrade
 
@@ -207,7 +207,7 @@ def _source(log: Callable[[str], None]) -> DataSet:
     for number in range(1, data.accounts + 1):
         account = create_account(db, account_name(number))
         calls = generate_inbound(per_account, MONTHS, data.generated_at, seed=number)
-        insert_cdrs(db, account.id, batches(calls))
+        insert_cdrs(db, owned_by(account.id, batches(calls)))
     db.dispose()
     log(f"  generated in {time.perf_counter() - started:.0f} s; dumping in call-start order")
     partial = SOURCE.with_suffix(".partial")

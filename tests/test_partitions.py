@@ -15,7 +15,7 @@ import pytest
 from cdrex.cdrs.generate import batches, generate_inbound
 from cdrex.settings import Settings
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_cdrs
+from cdrex.store.cdrs import insert_cdrs, owned_by
 from cdrex.store.partitions import maintain_partitions, monthly_partitions
 from conftest import create_export, month_back, run_sql, wait_completed
 
@@ -50,7 +50,7 @@ def test_maintenance_creates_ahead_drops_expired_and_clusters_closed(database) -
     # Kept: 2 exportable months + 1 of retention before June, 2 created ahead.
     assert done.created == _in_both(range(3, 9))
     # Calls over June and the three months before it land in their months' partitions.
-    insert_cdrs(database, account.id, batches(generate_inbound(2000, 4, june, seed=3)))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(2000, 4, june, seed=3))))
     assert sorted(_where_rows_are(database)) == [f"cdrs_in_p2026_0{m}" for m in range(3, 7)]
     assert sum(_where_rows_are(database).values()) == 2000
     # Closed months (ended over a day ago) are clustered once; June is still open.
@@ -76,7 +76,7 @@ def test_a_month_the_default_partition_caught_stays_there(database) -> None:  # 
     exportable, and the months around it are still created."""
     account = create_account(database, "a")
     june = datetime(2026, 6, 15, tzinfo=UTC)
-    insert_cdrs(database, account.id, batches(generate_inbound(500, 1, june, seed=4)))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(500, 1, june, seed=4))))
     assert _where_rows_are(database) == {"cdrs_in_default": 500}  # no partitions yet
 
     done = maintain_partitions(database, june, SETTINGS)
@@ -84,7 +84,7 @@ def test_a_month_the_default_partition_caught_stays_there(database) -> None:  # 
     assert (2026, 6) not in _partitions(database) and (2026, 7) in _partitions(database)
     assert _where_rows_are(database) == {"cdrs_in_default": 500}
     # Later calls of June join them there; none is refused, none is lost.
-    insert_cdrs(database, account.id, batches(generate_inbound(20, 1, june, seed=5)))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(20, 1, june, seed=5))))
     assert _where_rows_are(database) == {"cdrs_in_default": 520}
     assert maintain_partitions(database, june, SETTINGS).in_default == ["cdrs_in_p2026_06"]
 
@@ -133,7 +133,9 @@ def test_migration_moves_an_existing_table_into_partitions(database) -> None:  #
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
     account = create_account(database, "a")
-    insert_cdrs(database, account.id, batches(generate_inbound(3000, 3, datetime.now(UTC))))
+    insert_cdrs(
+        database, owned_by(account.id, batches(generate_inbound(3000, 3, datetime.now(UTC))))
+    )
     with database.engine.connect() as conn:  # those of 0001: later revisions add some
         columns = ", ".join(
             row[0]
@@ -154,7 +156,7 @@ def test_migration_moves_an_existing_table_into_partitions(database) -> None:  #
         assert kind.scalar_one() == "p"
     assert after == before  # every row, every value, every id
     assert "cdrs_in_default" not in _where_rows_are(database)
-    insert_cdrs(database, account.id, batches(generate_inbound(10, 1, datetime.now(UTC))))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(10, 1, datetime.now(UTC)))))
     with database.engine.connect() as conn:  # the id sequence carries on
         ids = conn.exec_driver_sql("SELECT count(DISTINCT id), count(*) FROM cdrs_in").one()
     assert ids[0] == ids[1] == 3010

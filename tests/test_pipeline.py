@@ -21,7 +21,7 @@ from cdrex.pipeline.build import BuildStopped, build_export_file
 from cdrex.pipeline.local_files import LocalFiles
 from cdrex.pipeline.sources import FETCH_ROWS, write_csv_rows
 from cdrex.store.accounts import create_account
-from cdrex.store.cdrs import insert_cdrs
+from cdrex.store.cdrs import insert_cdrs, owned_by
 
 GZIPPED = "gz-test"  # an API version whose files are gzipped (the real ones come with #4)
 
@@ -33,7 +33,7 @@ def month_export(database, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setitem(formats, GZIPPED, replace(CDR_IN_2017, suffix=".csv.gz"))
     now = datetime.now(UTC)
     account = create_account(database, "slices")
-    insert_cdrs(database, account.id, batches(generate_inbound(30_000, 1, now, seed=5)))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(30_000, 1, now, seed=5))))
     selection = CdrSelection(
         month_start(now.year, now.month), next_month_start(now.year, now.month)
     )
@@ -97,7 +97,7 @@ def test_a_copy_cut_short_leaves_every_connection_able_to_write(database) -> Non
     committed, would fail at once with "database is locked"."""
     now = datetime.now(UTC)
     account = create_account(database, "cut-short")
-    insert_cdrs(database, account.id, batches(generate_inbound(3 * FETCH_ROWS, 1, now)))
+    insert_cdrs(database, owned_by(account.id, batches(generate_inbound(3 * FETCH_ROWS, 1, now))))
     every_call = CdrSelection(
         datetime(2000, 1, 1, tzinfo=UTC), next_month_start(now.year, now.month)
     )

@@ -1,4 +1,5 @@
-"""The operator's command line: `cdrex serve | worker | migrate | accounts | keys | cdrs`.
+"""The operator's command line: `cdrex serve | worker | migrate | accounts | keys | dids |
+trunks | callbacks | cdrs`.
 
 Results go to stdout (a new key is printed alone, so `$(cdrex keys create ...)` works);
 progress bars and logs go to stderr. Operator mistakes and database failures end with one
@@ -21,17 +22,20 @@ from typing import Any, BinaryIO
 import click
 import sqlalchemy as sa
 
-from cdrex.cdrs.files import BadCdrFile, read_records
+from cdrex.cdrs.files import BadCdrFile, read_numbered_records, read_records
 from cdrex.cdrs.generate import batches
-from cdrex.exports.kinds import KINDS
+from cdrex.cdrs.records import parse_timestamp
+from cdrex.cdrs.routing import Router, Tally, route
+from cdrex.exports.kinds import KINDS, RESOURCES, RecordKind, Resource
 from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.file_store import StorageConfigError
 from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
 from cdrex.store import callbacks as callback_store
+from cdrex.store import ownership
 from cdrex.store.accounts import AccountError
-from cdrex.store.cdrs import ImportAbandoned, insert_cdrs
+from cdrex.store.cdrs import ImportAbandoned, insert_cdrs, owned_by
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 
 Bar = Any  # click's ProgressBar, which click does not export
@@ -347,6 +351,69 @@ def keys_revoke(settings: Settings, key: str) -> None:
     click.echo(f"revoked key {prefix}…")
 
 
+class UtcTime(click.ParamType):
+    """A time as CDR files give it: with Z or an offset, or without a zone meaning UTC; a
+    date alone is its midnight UTC."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = value + " 00:00:00" if len(value) == 10 else value
+        try:
+            return parse_timestamp(text).replace(tzinfo=UTC)
+        except ValueError as error:
+            self.fail(f"{value!r}: {error} (e.g. 2026-12-01, 2026-12-01 10:00:00, ...Z)")
+
+
+def _ownership_commands(resource: Resource) -> click.Group:
+    """`cdrex dids ...` and `cdrex trunks ...`: who owned each DID number or trunk when."""
+    label = resource.label
+
+    @main.group(f"{resource.name}s", help=f"Assign {label}s to accounts, for a time.")
+    def group() -> None:
+        pass
+
+    @group.command("assign", help=f"Give {label} ID to an account from --since until --until.")
+    @click.argument("identifier", metavar="ID")
+    @click.option("--account", "account_name", metavar="NAME", required=True)
+    @click.option("--since", type=UtcTime(), help="From this time on  [default: from the start]")
+    @click.option("--until", type=UtcTime(), help="Until this time  [default: from now on]")
+    @click.option("--name", help="A label shown in listings.")
+    @click.pass_obj
+    def assign(settings: Settings, identifier: str, account_name: str, **interval: Any) -> None:
+        db = open_database(settings)
+        account = account_store.find_account(db, account_name)
+        assigned = ownership.assign(db, resource, identifier, account.id, **interval)
+        click.echo(f"assigned {ownership.describe(assigned, label)}")
+
+    @group.command("list", help=f"{label}s: ID, account, since, until (UTC), name.")
+    @click.option("--account", "account_name", metavar="NAME", help="Only this account's.")
+    @click.pass_obj
+    def list_(settings: Settings, account_name: str | None) -> None:
+        db = open_database(settings)
+        account = account_store.find_account(db, account_name) if account_name else None
+        for held in ownership.list_assignments(db, resource, account.id if account else None):
+            since = _utc(held.since) if held.since else "-"
+            until = _utc(held.until) if held.until else "-"
+            click.echo(
+                f"{held.identifier}\t{held.account_name}\t{since}\t{until}\t{held.name or ''}"
+            )
+
+    @group.command("release", help=f"End the assignment of {label} ID at --at.")
+    @click.argument("identifier", metavar="ID")
+    @click.option("--at", type=UtcTime(), help="At this time  [default: now]")
+    @click.pass_obj
+    def release(settings: Settings, identifier: str, at: datetime | None) -> None:
+        db = open_database(settings)
+        released = ownership.release(db, resource, identifier, at or datetime.now(UTC))
+        click.echo(f"released {ownership.describe(released, label)}")
+
+    return group
+
+
+OWNERSHIP_GROUPS = [_ownership_commands(resource) for resource in RESOURCES.values()]
+
+
 @main.group()
 def callbacks() -> None:
     """See the callbacks exports owe."""
@@ -400,31 +467,74 @@ IMPORT_ERRORS: tuple[type[Exception], ...] = (BadCdrFile, ImportAbandoned, *UNAV
 
 @cdrs.command("import")
 @click.argument("file", type=click.File("rb"))
-@click.option("--account", "account_name", metavar="NAME", required=True)
+@click.option(
+    "--account",
+    "account_name",
+    metavar="NAME",
+    help="Give every CDR to this account. Without it, each goes to the account that owned "
+    "its DID (inbound) or trunk (outbound) at its time_start (`cdrex dids assign`).",
+)
+@click.option(
+    "--unrouted",
+    type=click.Choice(["refuse", "skip"]),
+    default="refuse",
+    show_default=True,
+    help="A CDR nobody owned: refuse the file, naming its line, or skip it and import the rest.",
+)
 @CDR_TYPE
 @click.pass_obj
 def cdrs_import(
-    settings: Settings, file: BinaryIO, account_name: str, export_type: ExportType
+    settings: Settings,
+    file: BinaryIO,
+    account_name: str | None,
+    unrouted: str,
+    export_type: ExportType,
 ) -> None:
     """Import CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
 
     All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
+    if account_name and unrouted == "skip":
+        raise click.UsageError("--unrouted skip routes CDRs: it cannot go with --account")
     db = open_database(settings)
-    account = account_store.find_account(db, account_name)
+    kind = KINDS[export_type]
+    account = account_store.find_account(db, account_name) if account_name else None
+    tally = Tally(skip=unrouted == "skip")
     size = _file_size(file)
     with _progress("Importing", size) as bar:
         try:
-            parsed = read_records(file, KINDS[export_type].fields)
+            if account:
+                owned = owned_by(account.id, read_records(file, kind.fields))
+            else:
+                owned = route(read_numbered_records(file, kind.fields), _router(db, kind), tally)
             imported = insert_cdrs(
-                db, account.id, _tracked(parsed, bar, file, size), export_type, _lease(settings)
+                db, _tracked(owned, bar, file, size), export_type, _lease(settings)
             )
         except IMPORT_ERRORS as error:
             name = getattr(file, "name", "input")
             raise click.ClickException(
                 f"{name}: {_first_line(error)}; nothing was imported"
             ) from None
-    click.echo(f"imported {imported} CDRs into account {account.name}")
+    if account:
+        click.echo(f"imported {imported} CDRs into account {account.name}")
+        return
+    click.echo(f"imported {imported} CDRs into {len(tally.accounts)} accounts")
+    if tally.unowned:
+        label = kind.routed_by.label
+        most = ", ".join(f"{key}: {n}" for key, n in tally.unowned.most_common(5))
+        more = ", ..." if len(tally.unowned) > 5 else ""
+        click.echo(f"skipped {tally.unowned.total()} CDRs nobody owned, by {label} ({most}{more})")
+
+
+def _router(db: Database, kind: RecordKind) -> Router:
+    resource = kind.routed_by
+    names = [field.name for field in kind.fields]
+    return Router(
+        lambda identifiers: ownership.owner_intervals(db, resource, identifiers),
+        resource.label,
+        key=names.index(resource.narrowing.column),
+        time=names.index("time_start"),
+    )
 
 
 @cdrs.command("generate")
@@ -469,7 +579,10 @@ def cdrs_generate(
     generated = kind.generate(rows, months, end, seed=seed)
     with _progress("Generating", rows) as bar:
         inserted = insert_cdrs(
-            db, account.id, _tracked(batches(generated), bar), export_type, _lease(settings)
+            db,
+            owned_by(account.id, _tracked(batches(generated), bar)),
+            export_type,
+            _lease(settings),
         )
     click.echo(f"generated {inserted} CDRs for account {account.name}")
     for note in kind.generated_notes(seed):

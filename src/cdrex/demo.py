@@ -16,7 +16,7 @@ from cdrex.exports.kinds import KINDS
 from cdrex.settings import Settings
 from cdrex.store import accounts as account_store
 from cdrex.store.accounts import Account, AccountError, account_for_key
-from cdrex.store.cdrs import count_cdrs, insert_cdrs
+from cdrex.store.cdrs import count_cdrs, insert_cdrs, owned_by
 from cdrex.store.db import Database
 
 DEMO_ACCOUNT = "demo"
@@ -50,7 +50,7 @@ def add_calls(db: Database, account: Account, progress: Callable[[int], object])
             continue
         calls = kind.generate(kind.demo_rows, DEMO_MONTHS, now, seed=DEMO_SEED)
         reported = _reporting(batches(calls), progress)
-        added += insert_cdrs(db, account.id, reported, kind.export_type)
+        added += insert_cdrs(db, owned_by(account.id, reported), kind.export_type)
     return added
 
 

@@ -57,14 +57,17 @@ def _decoded_lines(stream: Iterable[bytes]) -> Iterator[str]:
         yield line.removeprefix("\ufeff") if number == 1 else line
 
 
-def _csv_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tuple]:
+Numbered = Iterator[tuple[int, tuple]]  # (line the record starts on, the record)
+
+
+def _csv_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Numbered:
     reader = csv.reader(lines, strict=True)
     parse = _csv_header(reader, fields)
     start = reader.line_num  # the line before the record being read
     try:
         for row in reader:
             if row:  # a blank line reads as []: skipped
-                yield parse(row)
+                yield start + 1, parse(row)
             start = reader.line_num
     except csv.Error as error:
         where = "" if reader.line_num == start + 1 else f" (on line {reader.line_num})"
@@ -108,7 +111,7 @@ def _csv_header(reader: CsvReader, fields: tuple[Field, ...]) -> Callable[[list[
     return parse
 
 
-def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[tuple]:
+def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Numbered:
     by_name = {field.name: field for field in fields}
     parser = RecordParser(fields)
     for number, line in enumerate(lines, start=1):
@@ -119,7 +122,7 @@ def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[
             if not isinstance(record, dict):
                 raise BadRecord("each line must be a JSON object")
             check_field_names(list(record), by_name)
-            yield parser.parse_dict(record)
+            yield number, parser.parse_dict(record)
         except orjson.JSONDecodeError as error:
             raise BadCdrFile(number, f"not valid JSON ({error})") from None
         except BadRecord as error:
@@ -129,7 +132,16 @@ def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Iterator[
 def read_records(
     stream: Iterable[bytes], fields: tuple[Field, ...], batch_size: int = BATCH_SIZE
 ) -> Iterator[list[tuple]]:
-    """Parsed records in batches; BadCdrFile on the first problem.
+    """Parsed records in batches; BadCdrFile on the first problem (read_numbered_records)."""
+    for _, records in read_numbered_records(stream, fields, batch_size):
+        yield records
+
+
+def read_numbered_records(
+    stream: Iterable[bytes], fields: tuple[Field, ...], batch_size: int = BATCH_SIZE
+) -> Iterator[tuple[list[int], list[tuple]]]:
+    """Parsed records in batches, each with the lines its records start on; BadCdrFile on
+    the first problem.
 
     The format is told by the first non-blank line: ``{`` starts JSON Lines, anything else
     is a CSV header. A file with neither is an error: a CSV file always has a header, so an
@@ -146,4 +158,5 @@ def read_records(
     reader = _jsonl_records if head[-1].lstrip().startswith("{") else _csv_records
     records = reader(chain(head, lines), fields)
     while batch := list(islice(records, batch_size)):
-        yield batch
+        numbers, parsed = zip(*batch, strict=True)
+        yield list(numbers), list(parsed)

@@ -11,7 +11,8 @@ Adding a kind (say ``sms_in``) touches:
 1. an ``ExportType`` member (cdrex.exports.model);
 2. its record fields (cdrex.cdrs.records) and its generator (cdrex.cdrs.generate);
 3. its file formats, the columns per API version (cdrex.exports.formats);
-4. one ``RecordKind`` entry in ``KINDS`` below;
+4. one ``RecordKind`` entry in ``KINDS`` below (``routed_by``: the ``Resource`` whose owner
+   its records go to on import, a new one if it is neither a DID nor a trunk);
 5. the ``export_types`` of each API version that offers it (cdrex.exports.versions);
 6. a migration (store/migrations/versions) creating its table, its partitions if
    ``partitioned_by_month``, and an exports column for each new narrowing column.
@@ -64,6 +65,25 @@ class Narrowing:
         return self.field.name
 
 
+@dataclass(frozen=True)
+class Resource:
+    """What an account owns for a while (a DID number, an outbound trunk): a record of a
+    kind routed by it belongs to whoever owned the value of its field at its time_start
+    (``cdrex dids assign``, ``cdrex trunks assign``; cdrex.store.ownership)."""
+
+    name: str  # the CLI's group ("dids") is the plural; kept in assignments.resource
+    label: str  # for messages: "DID number"
+    narrowing: Narrowing  # the record field naming it, and how a value is checked
+
+    def check(self, value: str) -> str:
+        """The value as stored (the field's normalization), or ValueError saying why not."""
+        value = value.strip()
+        if not self.narrowing.pattern.fullmatch(value):
+            raise ValueError(f"{self.label} {value!r} {self.narrowing.must}")
+        normalize = self.narrowing.field.normalize  # as the import stores the field
+        return normalize(value) if normalize else value
+
+
 class RecordGenerator(Protocol):
     """Makes ``rows`` synthetic records over the last ``months`` months up to ``now``."""
 
@@ -84,6 +104,7 @@ class RecordKind:
     table: str  # the table its records are kept in
     partitioned_by_month: bool  # on PostgreSQL, by month of time_start (store/partitions.py)
     narrowings: tuple[Narrowing, ...]  # in the order the filters are echoed
+    routed_by: Resource  # whose records they are: the owner of this at time_start
     month_day: bool  # whether a month period (year, month) may be cut to one ``day``
     # API version name -> the format of the file an export created there gets.
     formats: Mapping[str, FileFormat]
@@ -114,6 +135,11 @@ VOICE_OUT_TRUNK = Narrowing(
 )
 
 
+DID = Resource("did", "DID number", DID_NUMBER)
+TRUNK = Resource("trunk", "trunk", VOICE_OUT_TRUNK)
+RESOURCES: dict[str, Resource] = {resource.name: resource for resource in (DID, TRUNK)}
+
+
 def _trunk_notes(seed: int) -> Iterator[str]:
     """The trunks outbound calls of ``seed`` use: the ids a voice_out_trunk.id filter takes."""
     for trunk_id, name in outbound_trunks(seed):
@@ -130,6 +156,7 @@ KINDS: dict[ExportType, RecordKind] = {
             table="cdrs_in",
             partitioned_by_month=True,
             narrowings=(DID_NUMBER,),
+            routed_by=DID,
             month_day=False,
             formats={
                 "2017-09-18": CDR_IN_2017,
@@ -148,6 +175,7 @@ KINDS: dict[ExportType, RecordKind] = {
             table="cdrs_out",
             partitioned_by_month=True,
             narrowings=(VOICE_OUT_TRUNK,),
+            routed_by=TRUNK,
             month_day=True,
             # Earlier versions' outbound header is not published (spec §8.3); they get the
             # 2026-04-16 columns too (docs/api.md, compatibility).

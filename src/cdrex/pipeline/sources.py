@@ -211,7 +211,7 @@ def sqlite_csv(
     driver = driver_connection(conn)
     # In this read transaction, as the rows: the imports it leaves out are those whose
     # rows it would see (see cdrex.store.cdrs).
-    where = _where(selection, lambda n: ":" + n) + hide_unpublished(driver, table, account_id)
+    where = _where(selection, lambda n: ":" + n) + hide_unpublished(driver, table)
     sql = (
         f"SELECT id, CASE WHEN {plain} THEN {_sqlite_fast_line(fields)} END, "
         f"CASE WHEN {plain} THEN NULL ELSE {_sqlite_line(fields)} END "

@@ -46,21 +46,27 @@ class ImportAbandoned(RuntimeError):
 
 def insert_cdrs(
     db: Database,
-    account_id: int,
     batches: Batches,
     export_type: ExportType = ExportType.CDR_IN,
     lease: timedelta = DEFAULT_LEASE,
 ) -> int:
-    """Insert batches of parsed records of ``export_type``'s kind (naive UTC timestamps, as
-    cdrex.cdrs.records makes them) atomically: all of them or none.
+    """Insert batches of owned records, ``(account_id, *record)`` with the record of
+    ``export_type``'s kind as cdrex.cdrs.records parses it (naive UTC timestamps),
+    atomically: all of them or none. Returns how many.
 
     ``lease``: on SQLite, an import not heard from for this long is taken for dead, and
     discarded (the import renews it every slice, a fraction of a second apart).
     """
     target = _Target(export_type)
     if db.is_sqlite:
-        return _sqlite_insert(db, target, int(account_id), batches, lease)
-    return _postgres_insert(db, target, int(account_id), batches)
+        return _sqlite_insert(db, target, batches, lease)
+    return _postgres_insert(db, target, batches)
+
+
+def owned_by(account_id: int, batches: Iterable[list[tuple]]) -> Iterator[list[tuple]]:
+    """Records of one account as insert_cdrs takes them."""
+    for batch in batches:
+        yield [(account_id, *record) for record in batch]
 
 
 class _Target:
@@ -89,12 +95,12 @@ def _binary_copy_type(column: sa.Column) -> str:
     return "int4" if isinstance(column.type, sa.Integer) else "text"
 
 
-def _postgres_insert(db: Database, target: _Target, account_id: int, batches: Batches) -> int:
+def _postgres_insert(db: Database, target: _Target, batches: Batches) -> int:
     with db.write() as conn:
-        return _copy_in(conn, target, account_id, batches)
+        return _copy_in(conn, target, batches)
 
 
-def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Batches) -> int:
+def _copy_in(conn: sa.Connection, target: _Target, batches: Batches) -> int:
     total = 0
     cursor = driver_connection(conn).cursor()
     # Binary COPY: the fastest way in, and it spares the client formatting every value
@@ -106,7 +112,7 @@ def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Bat
             copy.set_types(target.binary_types)
             for batch in batches:
                 for record in batch:
-                    copy.write_row((account_id, *record))
+                    copy.write_row(record)
                 total += len(batch)
     except driver_error as error:
         # Raised past SQLAlchemy: give callers the error it would have raised, so that
@@ -115,9 +121,7 @@ def _copy_in(conn: sa.Connection, target: _Target, account_id: int, batches: Bat
     return total
 
 
-def _sqlite_insert(
-    db: Database, target: _Target, account_id: int, batches: Batches, lease: timedelta
-) -> int:
+def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timedelta) -> int:
     """Stage the rows in a TEMP table, then copy them into the CDR table in slices.
 
     The temp database has a lock of its own: parsing and staging a long file takes none
@@ -132,10 +136,10 @@ def _sqlite_insert(
         # SQLite's default 2 MiB of page cache the copy slowed to a quarter as it grew.
         (pooled_cache,) = raw.execute("PRAGMA cache_size").fetchone()
         raw.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        raw.execute(f"CREATE TEMP TABLE import_staging ({target.record_columns})")
+        raw.execute(f"CREATE TEMP TABLE import_staging ({target.columns})")
         try:
-            total = _stage(raw, len(target.fields), batches)
-            _SqliteImport(raw, target, account_id).copy(total)
+            total = _stage(raw, 1 + len(target.fields), batches)
+            _SqliteImport(raw, target).copy(total)
         finally:
             raw.execute("DROP TABLE temp.import_staging")
             raw.execute(f"PRAGMA cache_size = {int(pooled_cache)}")  # the pool's again
@@ -168,10 +172,9 @@ class _SqliteImport:
     or the workers' sweep discards it the same way. Its rows are invisible until then.
     """
 
-    def __init__(self, raw: sqlite3.Connection, target: _Target, account_id: int) -> None:
+    def __init__(self, raw: sqlite3.Connection, target: _Target) -> None:
         self.raw = raw
         self.target = target
-        self.account_id = account_id
         self.slices = _Slices(raw)
         self.import_id: int | None = None
 
@@ -185,7 +188,7 @@ class _SqliteImport:
                     self._register_or_renew()
                     self.raw.execute(  # ORDER BY rowid: file order is insertion order
                         f"INSERT INTO main.{self.target.table} ({self.target.columns}, "
-                        f"import_id) SELECT {self.account_id}, {self.target.record_columns}, "
+                        f"import_id) SELECT {self.target.columns}, "
                         f"{self.import_id} FROM temp.import_staging "
                         "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
                         (copied, copied + size),
@@ -201,10 +204,10 @@ class _SqliteImport:
         if self.import_id is None:
             # Under the write lock: the first row of this slice gets exactly that id.
             self.import_id = self.raw.execute(
-                "INSERT INTO cdr_imports (account_id, cdr_table, status, renewed_at, "
-                "first_row_id) SELECT ?, ?, 'copying', ?, coalesce(max(id), 0) + 1 "
+                "INSERT INTO cdr_imports (cdr_table, status, renewed_at, first_row_id) "
+                "SELECT ?, 'copying', ?, coalesce(max(id), 0) + 1 "
                 f"FROM {self.target.table}",
-                (self.account_id, self.target.table, datetime.now(UTC)),
+                (self.target.table, datetime.now(UTC)),
             ).lastrowid
         elif (
             self.raw.execute(
@@ -311,14 +314,13 @@ def discard_abandoned_imports(db: Database, now: datetime, lease: timedelta) -> 
         return sum(_discard(raw, import_id, stale_before) for import_id in stale)
 
 
-def hide_unpublished(raw: sqlite3.Connection, table: str, account_id: int) -> str:
-    """The SQL condition (`` AND ...``, or nothing) that leaves out the account's rows of
-    imports into ``table`` not published yet. Read in the same transaction as the rows."""
+def hide_unpublished(raw: sqlite3.Connection, table: str) -> str:
+    """The SQL condition (`` AND ...``, or nothing) that leaves out the rows of imports into
+    ``table`` not published yet (an import may hold several accounts' rows). Read in the
+    same transaction as the rows."""
     hidden = [
         str(row[0])
-        for row in raw.execute(
-            "SELECT id FROM cdr_imports WHERE account_id = ? AND cdr_table = ?", (account_id, table)
-        )
+        for row in raw.execute("SELECT id FROM cdr_imports WHERE cdr_table = ?", (table,))
     ]
     if not hidden:
         return ""

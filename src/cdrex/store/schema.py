@@ -97,6 +97,23 @@ exports = sa.Table(
     sa.Index(None, "status", "lease_expires_at"),
 )
 
+# Who owned a DID number or an outbound trunk when (cdrex.store.ownership): an import
+# without --account gives each record to the owner of its DID or trunk at its time_start.
+# One resource's intervals never overlap; ``until`` is exclusive, NULL while it lasts.
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("resource", sa.String(16), nullable=False),  # kinds.RESOURCES: did | trunk
+    sa.Column("identifier", sa.String(36), nullable=False),  # the number, the trunk's UUID
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200)),  # the operator's label, shown in listings
+    sa.Column("since", UtcDateTime),  # NULL: from the start
+    sa.Column("until", UtcDateTime),
+    sa.Index(None, "resource", "identifier", "since"),
+)
+
+
 # A callback owed for a finished export, and every attempt to deliver it. The row is
 # written in the transaction that finishes the export, so a crash cannot lose it.
 callback_deliveries = sa.Table(
@@ -174,7 +191,7 @@ cdr_imports = sa.Table(
     "cdr_imports",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    # No account: an import routed by DID or trunk holds rows of several (migration 0006).
     sa.Column("cdr_table", sa.String(16), nullable=False),  # a CDR_TABLES table's name
     sa.Column("status", sa.String(16), nullable=False),  # copying | discarding
     sa.Column("renewed_at", UtcDateTime, nullable=False),  # the lease: each slice renews it

@@ -8,6 +8,15 @@ CREATE TABLE accounts (
 	CONSTRAINT uq_accounts_name UNIQUE (name)
 );
 
+CREATE TABLE cdr_imports (
+	id SERIAL NOT NULL, 
+	cdr_table VARCHAR(16) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	renewed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	first_row_id BIGINT NOT NULL, 
+	CONSTRAINT pk_cdr_imports PRIMARY KEY (id)
+);
+
 CREATE TABLE api_keys (
 	id SERIAL NOT NULL, 
 	account_id INTEGER NOT NULL, 
@@ -24,16 +33,21 @@ CREATE INDEX ix_api_keys_account_id ON api_keys (account_id);
 
 CREATE INDEX ix_api_keys_prefix ON api_keys (prefix);
 
-CREATE TABLE cdr_imports (
+CREATE TABLE assignments (
 	id SERIAL NOT NULL, 
+	resource VARCHAR(16) NOT NULL, 
+	identifier VARCHAR(36) NOT NULL, 
 	account_id INTEGER NOT NULL, 
-	cdr_table VARCHAR(16) NOT NULL, 
-	status VARCHAR(16) NOT NULL, 
-	renewed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
-	first_row_id BIGINT NOT NULL, 
-	CONSTRAINT pk_cdr_imports PRIMARY KEY (id), 
-	CONSTRAINT fk_cdr_imports_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
+	name VARCHAR(200), 
+	since TIMESTAMP WITH TIME ZONE, 
+	until TIMESTAMP WITH TIME ZONE, 
+	CONSTRAINT pk_assignments PRIMARY KEY (id), 
+	CONSTRAINT fk_assignments_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
 );
+
+CREATE INDEX ix_assignments_account_id ON assignments (account_id);
+
+CREATE INDEX ix_assignments_resource_identifier_since ON assignments (resource, identifier, since);
 
 CREATE TABLE cdrs_in (
 	id BIGSERIAL NOT NULL, 

@@ -8,6 +8,14 @@ CREATE TABLE accounts (
 	CONSTRAINT uq_accounts_name UNIQUE (name)
 );
 
+CREATE TABLE cdr_imports (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+	cdr_table VARCHAR(16) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	renewed_at DATETIME NOT NULL, 
+	first_row_id INTEGER NOT NULL
+);
+
 CREATE TABLE api_keys (
 	id INTEGER NOT NULL, 
 	account_id INTEGER NOT NULL, 
@@ -24,15 +32,21 @@ CREATE INDEX ix_api_keys_account_id ON api_keys (account_id);
 
 CREATE INDEX ix_api_keys_prefix ON api_keys (prefix);
 
-CREATE TABLE cdr_imports (
-	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+CREATE TABLE assignments (
+	id INTEGER NOT NULL, 
+	resource VARCHAR(16) NOT NULL, 
+	identifier VARCHAR(36) NOT NULL, 
 	account_id INTEGER NOT NULL, 
-	cdr_table VARCHAR(16) NOT NULL, 
-	status VARCHAR(16) NOT NULL, 
-	renewed_at DATETIME NOT NULL, 
-	first_row_id INTEGER NOT NULL, 
-	CONSTRAINT fk_cdr_imports_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
+	name VARCHAR(200), 
+	since DATETIME, 
+	until DATETIME, 
+	CONSTRAINT pk_assignments PRIMARY KEY (id), 
+	CONSTRAINT fk_assignments_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
 );
+
+CREATE INDEX ix_assignments_account_id ON assignments (account_id);
+
+CREATE INDEX ix_assignments_resource_identifier_since ON assignments (resource, identifier, since);
 
 CREATE TABLE cdrs_in (
 	id INTEGER NOT NULL, 
