@@ -35,7 +35,7 @@ from cdrex.store import accounts as account_store
 from cdrex.store import callbacks as callback_store
 from cdrex.store import ownership
 from cdrex.store.accounts import AccountError
-from cdrex.store.cdrs import ImportAbandoned, insert_cdrs, owned_by
+from cdrex.store.cdrs import ImportAbandoned, Imported, insert_cdrs, owned_by
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 
 Bar = Any  # click's ProgressBar, which click does not export
@@ -516,14 +516,20 @@ def cdrs_import(
                 f"{name}: {_first_line(error)}; nothing was imported"
             ) from None
     if account:
-        click.echo(f"imported {imported} CDRs into account {account.name}")
+        click.echo(f"imported {imported.rows} CDRs into account {account.name}{_skipped(imported)}")
         return
-    click.echo(f"imported {imported} CDRs into {len(tally.accounts)} accounts")
+    click.echo(
+        f"imported {imported.rows} CDRs into {len(tally.accounts)} accounts{_skipped(imported)}"
+    )
     if tally.unowned:
         label = kind.routed_by.label
         most = ", ".join(f"{key}: {n}" for key, n in tally.unowned.most_common(5))
         more = ", ..." if len(tally.unowned) > 5 else ""
         click.echo(f"skipped {tally.unowned.total()} CDRs nobody owned, by {label} ({most}{more})")
+
+
+def _skipped(imported: Imported) -> str:
+    return f", skipped {imported.duplicates} already present" if imported.duplicates else ""
 
 
 def _router(db: Database, kind: RecordKind) -> Router:
@@ -584,7 +590,7 @@ def cdrs_generate(
             export_type,
             _lease(settings),
         )
-    click.echo(f"generated {inserted} CDRs for account {account.name}")
+    click.echo(f"generated {inserted.rows} CDRs for account {account.name}{_skipped(inserted)}")
     for note in kind.generated_notes(seed):
         click.echo(f"  {note}")
 

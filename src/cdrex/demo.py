@@ -50,7 +50,7 @@ def add_calls(db: Database, account: Account, progress: Callable[[int], object])
             continue
         calls = kind.generate(kind.demo_rows, DEMO_MONTHS, now, seed=DEMO_SEED)
         reported = _reporting(batches(calls), progress)
-        added += insert_cdrs(db, owned_by(account.id, reported), kind.export_type)
+        added += insert_cdrs(db, owned_by(account.id, reported), kind.export_type).rows
     return added
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from cdrex.cdrs.identity import call_keys
 from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import ExportType
 from cdrex.settings import Settings
@@ -44,23 +46,37 @@ class ImportAbandoned(RuntimeError):
     """The import stopped renewing its lease for too long and is being discarded."""
 
 
+@dataclass(frozen=True)
+class Imported:
+    rows: int  # stored
+    duplicates: int  # already there (cdrex.cdrs.identity), or twice in the batches
+
+
 def insert_cdrs(
     db: Database,
     batches: Batches,
     export_type: ExportType = ExportType.CDR_IN,
     lease: timedelta = DEFAULT_LEASE,
-) -> int:
+) -> Imported:
     """Insert batches of owned records, ``(account_id, *record)`` with the record of
     ``export_type``'s kind as cdrex.cdrs.records parses it (naive UTC timestamps),
-    atomically: all of them or none. Returns how many.
+    atomically: all of them or none. A record the account already has (the same call
+    key and time_start) is counted as a duplicate and not stored again.
 
     ``lease``: on SQLite, an import not heard from for this long is taken for dead, and
     discarded (the import renews it every slice, a fraction of a second apart).
     """
     target = _Target(export_type)
+    keyed = _keyed(batches, call_keys(target.fields))
     if db.is_sqlite:
-        return _sqlite_insert(db, target, batches, lease)
-    return _postgres_insert(db, target, batches)
+        return _sqlite_insert(db, target, keyed, lease)
+    return _postgres_insert(db, target, keyed)
+
+
+def _keyed(batches: Batches, key: Callable[[tuple], str]) -> Iterator[list[tuple]]:
+    """Owned records with their call key last, as _Target.columns names them."""
+    for batch in batches:
+        yield [(*owned, key(owned[1:])) for owned in batch]
 
 
 def owned_by(account_id: int, batches: Iterable[list[tuple]]) -> Iterator[list[tuple]]:
@@ -77,10 +93,10 @@ class _Target:
         self.table = table.name
         self.fields = KINDS[export_type].fields
         self.record_columns = ", ".join(field.name for field in self.fields)
-        self.columns = f"account_id, {self.record_columns}"
+        self.columns = f"account_id, {self.record_columns}, call_key"
         self.binary_types = [
             _binary_copy_type(table.c[name])
-            for name in ("account_id", *(field.name for field in self.fields))
+            for name in ("account_id", *(field.name for field in self.fields), "call_key")
         ]
 
 
@@ -95,17 +111,30 @@ def _binary_copy_type(column: sa.Column) -> str:
     return "int4" if isinstance(column.type, sa.Integer) else "text"
 
 
-def _postgres_insert(db: Database, target: _Target, batches: Batches) -> int:
+def _postgres_insert(db: Database, target: _Target, batches: Batches) -> Imported:
+    """COPY into a temporary table, then one INSERT that skips the calls already there:
+    COPY itself cannot skip a row, and a unique violation would abort the whole import.
+    Concurrent imports of the same calls take turns on the unique index's entries, so
+    each call is stored by exactly one of them."""
     with db.write() as conn:
-        return _copy_in(conn, target, batches)
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE import_rows ON COMMIT DROP AS SELECT {target.columns} "
+            f"FROM {target.table} WITH NO DATA"
+        )
+        total = _copy_in(conn, target, "import_rows", batches)
+        stored = conn.exec_driver_sql(
+            f"INSERT INTO {target.table} ({target.columns}) SELECT {target.columns} "
+            "FROM import_rows ON CONFLICT DO NOTHING"
+        ).rowcount
+    return Imported(stored, total - stored)
 
 
-def _copy_in(conn: sa.Connection, target: _Target, batches: Batches) -> int:
+def _copy_in(conn: sa.Connection, target: _Target, table: str, batches: Batches) -> int:
     total = 0
     cursor = driver_connection(conn).cursor()
     # Binary COPY: the fastest way in, and it spares the client formatting every value
     # as text, which matters because parsing the file already keeps this process busy.
-    statement = f"COPY {target.table} ({target.columns}) FROM STDIN (FORMAT BINARY)"
+    statement = f"COPY {table} ({target.columns}) FROM STDIN (FORMAT BINARY)"
     driver_error = conn.dialect.loaded_dbapi.Error
     try:
         with cursor.copy(statement) as copy:
@@ -121,7 +150,7 @@ def _copy_in(conn: sa.Connection, target: _Target, batches: Batches) -> int:
     return total
 
 
-def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timedelta) -> int:
+def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timedelta) -> Imported:
     """Stage the rows in a TEMP table, then copy them into the CDR table in slices.
 
     The temp database has a lock of its own: parsing and staging a long file takes none
@@ -138,12 +167,12 @@ def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timed
         raw.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.columns})")
         try:
-            total = _stage(raw, 1 + len(target.fields), batches)
-            _SqliteImport(raw, target).copy(total)
+            total = _stage(raw, len(target.columns.split(", ")), batches)
+            stored = _SqliteImport(raw, target, lease).copy(total)
         finally:
             raw.execute("DROP TABLE temp.import_staging")
             raw.execute(f"PRAGMA cache_size = {int(pooled_cache)}")  # the pool's again
-    return total
+    return Imported(stored, total - stored)
 
 
 def _stage(raw: sqlite3.Connection, width: int, batches: Batches) -> int:
@@ -170,46 +199,66 @@ class _SqliteImport:
     (the database, Ctrl-C) deletes its rows in slices, then its registration. A killed
     one stops renewing the lease each slice renews; once that has run out, the next import
     or the workers' sweep discards it the same way. Its rows are invisible until then.
+
+    Imports into one table take turns: a call an unpublished import holds would make
+    another skip it as a duplicate, and be lost if the first were then discarded.
     """
 
-    def __init__(self, raw: sqlite3.Connection, target: _Target) -> None:
+    def __init__(self, raw: sqlite3.Connection, target: _Target, lease: timedelta) -> None:
         self.raw = raw
         self.target = target
+        self.lease = lease
         self.slices = _Slices(raw)
         self.import_id: int | None = None
 
-    def copy(self, total: int) -> None:
-        """Copy the ``total`` staged rows (rowids 1 to ``total``) and publish them."""
-        copied = 0
+    def copy(self, total: int) -> int:
+        """Copy the ``total`` staged rows (rowids 1 to ``total``) and publish them; returns
+        how many were stored, the account's calls already there left out."""
+        copied = stored = 0
+        if total == 0:
+            return 0
+        self._wait_turn()
         try:
             while copied < total:
                 size = min(self.slices.size, total - copied)
                 with self.slices.transaction(size):
-                    self._register_or_renew()
-                    self.raw.execute(  # ORDER BY rowid: file order is insertion order
+                    self._renew()
+                    stored += self.raw.execute(  # ORDER BY rowid: file order is insertion order
                         f"INSERT INTO main.{self.target.table} ({self.target.columns}, "
                         f"import_id) SELECT {self.target.columns}, "
                         f"{self.import_id} FROM temp.import_staging "
-                        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid ON CONFLICT DO NOTHING",
                         (copied, copied + size),
-                    )
+                    ).rowcount
                     if copied + size == total:
                         self.raw.execute("DELETE FROM cdr_imports WHERE id = ?", (self.import_id,))
                 copied += size
         except BaseException:
             self._discard()
             raise
+        return stored
 
-    def _register_or_renew(self) -> None:
-        if self.import_id is None:
-            # Under the write lock: the first row of this slice gets exactly that id.
-            self.import_id = self.raw.execute(
-                "INSERT INTO cdr_imports (cdr_table, status, renewed_at, first_row_id) "
-                "SELECT ?, 'copying', ?, coalesce(max(id), 0) + 1 "
-                f"FROM {self.target.table}",
-                (self.target.table, datetime.now(UTC)),
-            ).lastrowid
-        elif (
+    def _wait_turn(self) -> None:
+        """Register the import once no other into the table is registered, discarding
+        those whose lease ran out (their process died) while it waits."""
+        while True:
+            with _immediate(self.raw):
+                if not self.raw.execute(
+                    "SELECT 1 FROM cdr_imports WHERE cdr_table = ?", (self.target.table,)
+                ).fetchone():
+                    # Its rows get ids from here up: no other import writes to the table.
+                    self.import_id = self.raw.execute(
+                        "INSERT INTO cdr_imports (cdr_table, status, renewed_at, first_row_id) "
+                        "SELECT ?, 'copying', ?, coalesce(max(id), 0) + 1 "
+                        f"FROM {self.target.table}",
+                        (self.target.table, datetime.now(UTC)),
+                    ).lastrowid
+                    return
+            _discard_stale(self.raw, datetime.now(UTC) - self.lease)
+            time.sleep(PAUSE_SECONDS)
+
+    def _renew(self) -> None:
+        if (
             self.raw.execute(
                 "UPDATE cdr_imports SET renewed_at = ? WHERE id = ? AND status = 'copying'",
                 (datetime.now(UTC), self.import_id),
@@ -302,16 +351,16 @@ def discard_abandoned_imports(db: Database, now: datetime, lease: timedelta) -> 
     stalled): their rows were never visible, and now they are gone. Returns how many."""
     if not db.is_sqlite:
         return 0
-    stale_before = now - lease
     with db.engine.connect() as conn:
-        raw = driver_connection(conn)
-        stale = [
-            row[0]
-            for row in raw.execute(
-                "SELECT id FROM cdr_imports WHERE renewed_at < ?", (stale_before,)
-            )
-        ]
-        return sum(_discard(raw, import_id, stale_before) for import_id in stale)
+        return _discard_stale(driver_connection(conn), now - lease)
+
+
+def _discard_stale(raw: sqlite3.Connection, stale_before: datetime) -> int:
+    stale = [
+        row[0]
+        for row in raw.execute("SELECT id FROM cdr_imports WHERE renewed_at < ?", (stale_before,))
+    ]
+    return sum(_discard(raw, import_id, stale_before) for import_id in stale)
 
 
 def hide_unpublished(raw: sqlite3.Connection, table: str) -> str:

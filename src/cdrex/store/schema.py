@@ -174,8 +174,14 @@ def _cdr_table(name: str, fields: tuple[Field, ...]) -> sa.Table:
         # SQLite: the cdr_imports row of the import that wrote the row; while it exists,
         # exports leave the row out (store/cdrs.py). None on PostgreSQL.
         sa.Column("import_id", sa.Integer),
+        # The record's identity (cdrex.cdrs.identity): an account keeps one record of a
+        # key and time_start, so importing a call again stores nothing. NULL for rows
+        # imported before migration 0007, which nothing deduplicates against.
+        sa.Column("call_key", sa.String(100)),
         # Exports read one account's calls of one period, newest first, ties by insertion.
         sa.Index(None, "account_id", "time_start", "id"),
+        # Holds time_start: PostgreSQL's unique indexes on a partitioned table must.
+        sa.Index(None, "account_id", "call_key", "time_start", unique=True),
     )
 
 

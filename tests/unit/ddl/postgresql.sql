@@ -80,9 +80,12 @@ CREATE TABLE cdrs_in (
 	customer_id TEXT, 
 	call_id TEXT, 
 	import_id INTEGER, 
+	call_key VARCHAR(100), 
 	CONSTRAINT pk_cdrs_in PRIMARY KEY (id), 
 	CONSTRAINT fk_cdrs_in_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
 );
+
+CREATE UNIQUE INDEX ix_cdrs_in_account_id_call_key_time_start ON cdrs_in (account_id, call_key, time_start);
 
 CREATE INDEX ix_cdrs_in_account_id_time_start_id ON cdrs_in (account_id, time_start, id);
 
@@ -110,9 +113,12 @@ CREATE TABLE cdrs_out (
 	p_charge_info TEXT, 
 	call_id TEXT, 
 	import_id INTEGER, 
+	call_key VARCHAR(100), 
 	CONSTRAINT pk_cdrs_out PRIMARY KEY (id), 
 	CONSTRAINT fk_cdrs_out_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
 );
+
+CREATE UNIQUE INDEX ix_cdrs_out_account_id_call_key_time_start ON cdrs_out (account_id, call_key, time_start);
 
 CREATE INDEX ix_cdrs_out_account_id_time_start_id ON cdrs_out (account_id, time_start, id);
 
