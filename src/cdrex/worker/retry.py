@@ -88,7 +88,7 @@ class CallbackFailed:
 
 
 def _unasked() -> bool:
-    raise AssertionError("decide needs database_answers for an error of the database's")
+    raise TypeError("decide needs database_answers to tell a database outage from a failed query")
 
 
 def decide(
