@@ -34,7 +34,7 @@ NOTIFY_CHANNEL = "cdrex_exports"
 def notify_workers(conn: sa.Connection) -> None:
     """Wake idle worker processes; PostgreSQL delivers the notification on commit."""
     if conn.dialect.name == "postgresql":
-        # NOTIFY is transactional: a rolled back enqueue wakes nobody.
+        # Held until commit: workers wake to a row they can see, and a rollback wakes none.
         conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
@@ -55,9 +55,7 @@ def claim_next_export(
             exports.c.lease_expires_at < now,
         ),
     )
-    # The oldest claimable export, locked: SKIP LOCKED lets concurrent claims take the next
-    # row instead of waiting for (and then both taking) this one; SQLite has no row locks
-    # (SQLAlchemy leaves the clause out) and needs none under the write lock.
+    # The oldest claimable export, locked; SKIP LOCKED: a concurrent claim takes another.
     candidate = (
         sa.select(exports.c.id, exports.c.attempts, exports.c.failure_reason)
         .where(claimable)
