@@ -68,6 +68,8 @@ Decision = Retry | GiveUp
 
 @dataclass(frozen=True)
 class Limits:
+    """The settings ``decide`` reads."""
+
     max_attempts: int  # claims of an export before it is Failed (CDREX_MAX_ATTEMPTS)
     callback_delays: Sequence[int] = ()  # seconds before each retry of a callback
 
