@@ -100,7 +100,8 @@ def decide(
     limits: Limits,
     database_answers: Callable[[], bool] = _unasked,
 ) -> Decision:
-    """What follows ``failure`` for a job attempted ``attempts`` times, this one included.
+    """What follows ``failure`` for a job attempted ``attempts`` times so far (a failed
+    attempt included, the claim an Unfinished export awaits not).
 
     ``failure`` is the error an export's build raised, an export about to be claimed again,
     or a callback's failed attempt. ``database_answers`` is asked only when a build's error
