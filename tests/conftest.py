@@ -248,6 +248,13 @@ class InProcessServer:
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
         self.thread.start()
+        # The socket only listens once uvicorn has started: a request sent before that is
+        # refused (a cold start on a loaded machine lost this race).
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {log_path.read_text()}")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         self.server.should_exit = True

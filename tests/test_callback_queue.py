@@ -7,9 +7,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from cdrex.exports.model import CallbackMethod, CdrSelection, Export, ExportType
+from cdrex.store import export_queue as queue
 from cdrex.store import exports as store
 from cdrex.store.accounts import create_account
-from cdrex.store.callbacks import DueCallback, claim_due_callback
+from cdrex.store.callback_queue import DueCallback, claim_due_callback
 
 LEASE = timedelta(seconds=30)
 
@@ -31,9 +32,9 @@ def _owed(db, account_name: str, count: int) -> list[str]:  # type: ignore[no-un
             callback_method=CallbackMethod.POST,
         )
         store.insert_export(db, export)
-        claimed = store.claim_next_export(db, "w", now, LEASE, 3)
+        claimed = queue.claim_next_export(db, "w", now, LEASE, 3)
         assert claimed is not None
-        assert store.complete_export(db, claimed.id, "w", now, 0, 0, "0" * 64)
+        assert queue.complete_export(db, claimed.id, "w", now, 0, 0, "0" * 64)
         ids.append(claimed.id)
     return ids
 

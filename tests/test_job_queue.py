@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from cdrex.exports.model import CdrSelection, Export, ExportStatus, ExportType
 from cdrex.pipeline.local_files import LocalFiles
 from cdrex.settings import Settings
+from cdrex.store import export_queue as queue
 from cdrex.store import exports as store
 from cdrex.store.accounts import create_account
 from cdrex.worker.jobs import ExportWorker
@@ -40,7 +41,7 @@ def test_concurrent_claims_take_every_job_exactly_once(database) -> None:  # typ
     lock = threading.Lock()
 
     def claim_all(owner: str) -> None:
-        while job := store.claim_next_export(database, owner, datetime.now(UTC), LEASE, 3):
+        while job := queue.claim_next_export(database, owner, datetime.now(UTC), LEASE, 3):
             with lock:
                 claimed.append(job.id)
 
@@ -56,15 +57,15 @@ def test_expired_lease_is_reclaimed_and_old_owner_cannot_finish(database) -> Non
     account = create_account(database, "a")
     [export_id] = _pending(database, account.id, 1)
     now = datetime.now(UTC)
-    first = store.claim_next_export(database, "dead", now, timedelta(seconds=5), 3)
+    first = queue.claim_next_export(database, "dead", now, timedelta(seconds=5), 3)
     assert first is not None and first.attempts == 1
-    assert store.claim_next_export(database, "other", now, LEASE, 3) is None  # lease still runs
+    assert queue.claim_next_export(database, "other", now, LEASE, 3) is None  # lease still runs
     later = now + timedelta(seconds=6)
-    second = store.claim_next_export(database, "alive", later, LEASE, 3)
+    second = queue.claim_next_export(database, "alive", later, LEASE, 3)
     assert second is not None and second.id == export_id and second.attempts == 2
-    assert not store.renew_lease(database, export_id, "dead", later + LEASE)
-    assert not store.complete_export(database, export_id, "dead", later, 1, 1, "x" * 64)
-    assert store.complete_export(database, export_id, "alive", later, 5, 10, "a" * 64)
+    assert not queue.renew_export_lease(database, export_id, "dead", later + LEASE)
+    assert not queue.complete_export(database, export_id, "dead", later, 1, 1, "x" * 64)
+    assert queue.complete_export(database, export_id, "alive", later, 5, 10, "a" * 64)
     done = store.get_export(database, account.id, export_id)
     assert done is not None and done.status is ExportStatus.COMPLETED and done.row_count == 5
 
@@ -74,8 +75,8 @@ def test_job_claimed_too_often_becomes_failed_with_reason(database) -> None:  # 
     [export_id] = _pending(database, account.id, 1)
     now = datetime.now(UTC)
     for attempt in range(3):
-        assert store.claim_next_export(database, "w", now + attempt * LEASE * 2, LEASE, 3)
-    assert store.claim_next_export(database, "w", now + 10 * LEASE, LEASE, 3) is None
+        assert queue.claim_next_export(database, "w", now + attempt * LEASE * 2, LEASE, 3)
+    assert queue.claim_next_export(database, "w", now + 10 * LEASE, LEASE, 3) is None
     failed = store.get_export(database, account.id, export_id)
     assert failed is not None and failed.status is ExportStatus.FAILED
     assert failed.failure_reason == "gave up after 3 attempts"

@@ -30,14 +30,15 @@ from botocore.exceptions import ClientError
 from cdrex.pipeline.file_store import FileTooLarge, StorageFull
 from cdrex.pipeline.local_files import LocalFiles
 from cdrex.pipeline.s3_files import S3Files
-from cdrex.worker.failures import (
+from cdrex.worker.retry import (
     DATABASE_UNAVAILABLE,
     FILE_TOO_LARGE,
     OUTAGE_BACKOFF_SECONDS,
     STORE_FULL,
     STORE_UNAVAILABLE,
-    FailureDecision,
-    decide_failure,
+    Limits,
+    Retry,
+    decide,
 )
 from conftest import Service, create_export, month_back, run_sql, wait_completed
 
@@ -300,10 +301,21 @@ def test_a_write_refused_for_want_of_room_leaves_no_partial_file(
 # --- The failure policy --------------------------------------------------------------------
 
 
-def assert_outage(decision: FailureDecision, reason: str) -> None:
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def decide_failure(error: Exception, database_answers: Callable[[], bool]) -> Retry:
+    """The retry policy's decision for a build that raised ``error``, at NOW."""
+    decision = decide(error, 1, NOW, Limits(MAX_ATTEMPTS), database_answers)
+    assert isinstance(decision, Retry)  # a build's failure is never given up on at once
+    return decision
+
+
+def assert_outage(decision: Retry, reason: str) -> None:
     """Uncounted, with this reason, and a pause of 5 s plus up to half again."""
     assert (decision.count_attempt, decision.reason) == (False, reason)
-    assert OUTAGE_BACKOFF_SECONDS <= decision.backoff_seconds <= OUTAGE_BACKOFF_SECONDS * 1.5
+    pause = (decision.at - NOW).total_seconds()
+    assert OUTAGE_BACKOFF_SECONDS <= pause <= OUTAGE_BACKOFF_SECONDS * 1.5
 
 
 def _answers() -> bool:
@@ -390,8 +402,8 @@ def test_database_errors_are_an_outage_only_while_it_does_not_answer() -> None:
 )
 def test_unforeseen_errors_count_and_give_their_type(error: Exception) -> None:
     decision = decide_failure(error, _answers)
-    assert (decision.count_attempt, decision.reason, decision.backoff_seconds) == (
+    assert (decision.count_attempt, decision.reason, decision.at) == (
         True,
         type(error).__name__,
-        0.0,
+        NOW,
     )

@@ -32,8 +32,7 @@ from cdrex.exports.versions import VERSIONS
 from cdrex.pipeline.file_store import StorageConfigError
 from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
-from cdrex.store import callbacks as callback_store
-from cdrex.store import ownership
+from cdrex.store import callback_queue, ownership
 from cdrex.store.accounts import AccountError
 from cdrex.store.cdrs import ImportAbandoned, Imported, insert_cdrs, owned_by
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
@@ -427,7 +426,7 @@ def callbacks_list(settings: Settings, account_name: str | None, limit: int) -> 
     """Newest first: created (UTC), export id, account, event, status, attempts, last error."""
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
-    for delivery in callback_store.list_deliveries(db, account.id if account else None, limit):
+    for delivery in callback_queue.list_deliveries(db, account.id if account else None, limit):
         click.echo(
             "\t".join(
                 [

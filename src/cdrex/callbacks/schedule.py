@@ -1,4 +1,6 @@
-"""Retry schedule for callbacks that did not get a 2xx (spec 9.1)."""
+"""Retry schedule for callbacks that did not get a 2xx (spec 9.1): the delays, and the one
+before a given attempt. Whether a failed callback is retried is cdrex.worker.retry's.
+"""
 
 from __future__ import annotations
 

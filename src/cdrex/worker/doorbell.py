@@ -15,7 +15,7 @@ from typing import Protocol
 import psycopg
 
 from cdrex.store.db import UNAVAILABLE_ERRORS
-from cdrex.store.exports import NOTIFY_CHANNEL
+from cdrex.store.export_queue import NOTIFY_CHANNEL
 
 log = logging.getLogger("cdrex.worker")
 

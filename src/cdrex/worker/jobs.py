@@ -16,10 +16,10 @@ from cdrex.exports.model import Export
 from cdrex.pipeline.build import BuildStopped, build_export_file
 from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
-from cdrex.store import exports as export_store
+from cdrex.store import export_queue
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.worker.doorbell import Doorbell
-from cdrex.worker.failures import decide_failure
+from cdrex.worker.retry import Limits, Retry, decide
 
 T = TypeVar("T")
 log = logging.getLogger("cdrex.worker")
@@ -35,6 +35,7 @@ class ExportWorker:
         self.files = files
         self.settings = settings
         self.lease = timedelta(seconds=settings.lease_seconds)
+        self.limits = Limits(settings.max_attempts)
         # host:pid:random. The pid tells an operator (and the tests) which process holds a job.
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -58,7 +59,7 @@ class ExportWorker:
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
         stop = stop or threading.Event()
-        export = export_store.claim_next_export(
+        export = export_queue.claim_next_export(
             self.db, self.name, now(), self.lease, self.settings.max_attempts
         )
         if export is None:
@@ -81,29 +82,35 @@ class ExportWorker:
             self._give_back(export, stop)
             return True
         except Exception as error:
-            decision = decide_failure(error, self._database_answers)
+            failed_at = now()
+            decision = decide(
+                error, export.attempts, failed_at, self.limits, self._database_answers
+            )
+            # Never GiveUp for a build: the next claim counts the attempts (see worker.retry).
+            assert isinstance(decision, Retry)
             if decision.count_attempt:
                 log.exception("worker %s: export %s failed", self.name, export.id)
-                export_store.release_export(self.db, export.id, self.name, decision.reason)
+                export_queue.release_export(self.db, export.id, self.name, decision.reason)
                 return True
             # An outage: one line each time (no traceback: the cause is known), and a pause
             # before the next claim, so a store that stays full neither floods nor spins.
+            pause = (decision.at - failed_at).total_seconds()
             log.warning(
                 "worker %s: %s (%s); export %s goes back to pending, next claim in %.1f s",
                 self.name,
                 decision.reason,
                 _brief(error),
                 export.id,
-                decision.backoff_seconds,
+                pause,
             )
             self._give_back(export, stop, decision.reason)
-            stop.wait(decision.backoff_seconds)
+            stop.wait(pause)
             return False
         finished = self._retrying(
             "complete",
             export,
             stop,
-            lambda: export_store.complete_export(
+            lambda: export_queue.complete_export(
                 self.db, export.id, self.name, now(), built.row_count, built.byte_size, built.sha256
             ),
         )
@@ -130,7 +137,7 @@ class ExportWorker:
             "give back",
             export,
             stop,
-            lambda: export_store.release_export(
+            lambda: export_queue.release_export(
                 self.db, export.id, self.name, reason, count_attempt=False
             ),
         )
@@ -165,7 +172,8 @@ class ExportWorker:
         def renew() -> None:
             while not done.wait(self.settings.lease_seconds / 3):
                 try:
-                    export_store.renew_lease(self.db, export.id, self.name, now() + self.lease)
+                    until = now() + self.lease
+                    export_queue.renew_export_lease(self.db, export.id, self.name, until)
                 except UNAVAILABLE_ERRORS as error:
                     log.warning("worker %s: could not renew lease: %s", self.name, _brief(error))
                 except Exception:

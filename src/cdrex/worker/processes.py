@@ -20,7 +20,7 @@ from multiprocessing.process import BaseProcess
 from cdrex.pipeline.file_store import open_file_store
 from cdrex.settings import Settings
 from cdrex.store.db import Database
-from cdrex.worker.callbacks import start_senders
+from cdrex.worker.callback_senders import start_senders
 from cdrex.worker.jobs import ExportWorker
 from cdrex.worker.sweep import run_sweeper
 from cdrex.worker.threads import doorbell_for

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cdrex.exports.kinds import file_format
 from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
-from cdrex.store import exports as export_store
+from cdrex.store import export_queue
 from cdrex.store.cdrs import discard_abandoned_imports
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
 from cdrex.store.partitions import maintain_partitions
@@ -23,7 +23,7 @@ def sweep(db: Database, files: FileStore, settings: Settings, now: datetime) -> 
     """Delete expired exports (row first, then file), abandoned partial files and the rows
     of abandoned imports."""
     lease = timedelta(seconds=settings.lease_seconds)
-    expired = export_store.delete_finished_before(db, now - timedelta(days=settings.retention_days))
+    expired = export_queue.delete_finished_before(db, now - timedelta(days=settings.retention_days))
     for export in expired:
         files.delete(export.file_name + file_format(export.api_version, export.export_type).suffix)
     files.delete_stale_partials((now - 10 * lease).timestamp())

@@ -8,7 +8,7 @@ import threading
 from cdrex.pipeline.file_store import FileStore
 from cdrex.settings import Settings
 from cdrex.store.db import Database
-from cdrex.worker.callbacks import start_senders
+from cdrex.worker.callback_senders import start_senders
 from cdrex.worker.doorbell import Doorbell, EventDoorbell, PostgresDoorbell
 from cdrex.worker.jobs import ExportWorker
 from cdrex.worker.sweep import run_sweeper

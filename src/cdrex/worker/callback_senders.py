@@ -2,7 +2,7 @@
 
 Each worker process runs ``settings.callback_senders`` of these threads next to its export
 workers: an endpoint that hangs holds one sender for at most the timeout and never an
-export. Every attempt is recorded; failures are retried on DIDWW's schedule.
+export. Every attempt is recorded; when a failure is retried is cdrex.worker.retry's.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from cdrex.callbacks.destinations import (
     UnresolvableDestination,
     check_destination,
 )
-from cdrex.callbacks.schedule import next_attempt_delay
 from cdrex.callbacks.send import DeliveryOutcome, send_callback
 from cdrex.callbacks.signature import callback_payload, callback_request
 from cdrex.exports.model import ExportStatus
 from cdrex.exports.versions import VERSIONS
 from cdrex.settings import Settings
-from cdrex.store.callbacks import DueCallback, claim_due_callback, record_attempt
+from cdrex.store.callback_queue import DueCallback, claim_due_callback, record_attempt
 from cdrex.store.db import UNAVAILABLE_ERRORS, Database
+from cdrex.worker.retry import CallbackFailed, Limits, Retry, decide
 
 log = logging.getLogger("cdrex.callbacks")
 
@@ -38,6 +38,7 @@ class CallbackSender:
         # The lease: longer than an attempt can take, so no two senders make the same one.
         self.lease = timedelta(seconds=settings.callback_timeout_seconds + 30)
         self.client = httpx.Client(follow_redirects=False)
+        self.limits = Limits(settings.max_attempts, settings.callback_retry_delays)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -62,10 +63,12 @@ class CallbackSender:
             return False
         outcome, retry = self._attempt(due)
         now = datetime.now(UTC)
-        delay = next_attempt_delay(due.attempts_made + 1, self.settings.callback_retry_delays)
         retry_at = None
-        if retry and not outcome.ok and delay is not None:
-            retry_at = now + timedelta(seconds=delay)
+        if not outcome.ok:
+            assert outcome.error is not None  # every failed outcome says why
+            failure = CallbackFailed(outcome.error, retryable=retry)
+            decision = decide(failure, due.attempts_made + 1, now, self.limits)
+            retry_at = decision.at if isinstance(decision, Retry) else None
         status = record_attempt(self.db, due.delivery_id, now, outcome, retry_at)
         log.info(
             "callbacks: export %s %s callback attempt %d: %s (%s)",

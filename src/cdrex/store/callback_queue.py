@@ -1,11 +1,13 @@
-"""Callback deliveries: owed when an export finishes, claimed by senders, every attempt kept.
+"""The callback queue: deliveries owed when an export finishes, claimed by senders, every
+attempt kept.
 
 A delivery is a queue row like an export: ``due_at`` says when it may be sent, and a sender
 that claims it marks it ``sending`` and pushes ``due_at`` past the time the attempt can take,
 which is its lease. A sender that dies mid-attempt leaves the row to be claimed again once
 that time has passed. The rows ``sending`` within their lease are the account's callbacks in
 flight, which the claim caps per account: one customer's hanging endpoints cannot take every
-sender of the fleet.
+sender of the fleet. Every statement of the queue is here, each with one line saying what it
+does and why it is safe with many senders at once; when to retry is cdrex.worker.retry's.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from cdrex.callbacks.send import DeliveryOutcome
-from cdrex.exports.model import Export
+from cdrex.exports.model import Export, ExportStatus
 from cdrex.store.db import Database
-from cdrex.store.exports import PENDING_CALLBACK as PENDING
-from cdrex.store.exports import get_export
-from cdrex.store.schema import accounts, callback_attempts, callback_deliveries, exports
+from cdrex.store.export_rows import EXPORT_COLUMNS, to_export
+from cdrex.store.schema import (
+    UtcDateTime,
+    accounts,
+    callback_attempts,
+    callback_deliveries,
+    exports,
+)
 
-SENDING, DELIVERED, DROPPED = "sending", "delivered", "dropped"
+PENDING, SENDING, DELIVERED, DROPPED = "pending", "sending", "delivered", "dropped"
 _CLAIM_LOCK_KEY = 7428203  # pg_advisory_xact_lock: one claim at a time (partitions use ...202)
 
 
@@ -33,6 +40,22 @@ class DueCallback:
     event: str
     export: Export
     secret: str | None
+
+
+def owe_callback(conn: sa.Connection, export_id: str, event: ExportStatus, now: datetime) -> None:
+    """Owe a callback for the export's ``event``, if it asked for one. Written in the
+    transaction that finishes the export: a crash cannot finish one without the other."""
+    at = sa.literal(now, UtcDateTime())
+    wanted = sa.select(exports.c.id, sa.literal(event.value), sa.literal(PENDING), at, at).where(
+        exports.c.id == export_id, exports.c.callback_url.is_not(None)
+    )
+    # One pending delivery, due now, only if the export has a callback URL: INSERT ... SELECT
+    # decides that in the statement, under the export's own transaction.
+    conn.execute(
+        callback_deliveries.insert().from_select(
+            ["export_id", "event", "status", "due_at", "created_at"], wanted
+        )
+    )
 
 
 def claim_due_callback(
@@ -52,7 +75,6 @@ def claim_due_callback(
             callback_deliveries.c.id,
             callback_deliveries.c.attempts,
             callback_deliveries.c.event,
-            exports.c.account_id,
             exports.c.id.label("eid"),
             accounts.c.callback_secret,
         )
@@ -69,19 +91,24 @@ def claim_due_callback(
     )
     with db.write() as conn:
         if not db.is_sqlite:
+            # Claims take turns (SQLite: the write lock); released when the transaction ends.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+        # The due delivery, locked, of an account below its cap (which the turn keeps true).
         row = conn.execute(due).first()
         if row is None:
             return None
+        # Mark it sending with the lease as its due time, and count the attempt.
         conn.execute(
             callback_deliveries.update()
             .where(callback_deliveries.c.id == row.id)
             .values(status=SENDING, due_at=now + lease, attempts=callback_deliveries.c.attempts + 1)
         )
-    export = get_export(db, row.account_id, row.eid)
-    if export is None:  # deleted by the sweeper since: nothing left to tell
+    with db.read() as conn:
+        # The export to tell about, read after the claim commits, so the claim stays short.
+        exported = conn.execute(sa.select(*EXPORT_COLUMNS).where(exports.c.id == row.eid)).first()
+    if exported is None:  # deleted by the sweeper since: nothing left to tell
         return None
-    return DueCallback(row.id, row.attempts, row.event, export, row.callback_secret)
+    return DueCallback(row.id, row.attempts, row.event, to_export(exported), row.callback_secret)
 
 
 def _accounts_at_cap(now: datetime, per_account: int) -> sa.Select:
@@ -107,6 +134,7 @@ def record_attempt(
     dropped when there is no retry left. Returns the delivery's new status."""
     status = DELIVERED if outcome.ok else (PENDING if retry_at is not None else DROPPED)
     with db.write() as conn:
+        # Every attempt is a row of its own: the delivery keeps only the count and the last error.
         conn.execute(
             callback_attempts.insert().values(
                 delivery_id=delivery_id,
@@ -116,6 +144,7 @@ def record_attempt(
                 elapsed_ms=outcome.elapsed_ms,
             )
         )
+        # The claimer's row: written by id, as only the claimer writes it before its lease ends.
         conn.execute(
             callback_deliveries.update()
             .where(callback_deliveries.c.id == delivery_id)
@@ -162,4 +191,5 @@ def list_deliveries(db: Database, account_id: int | None, limit: int) -> list[De
     if account_id is not None:
         query = query.where(exports.c.account_id == account_id)
     with db.read() as conn:
+        # A read: the queue's rows as they are, no lock taken.
         return [DeliveryInfo(*row) for row in conn.execute(query)]
