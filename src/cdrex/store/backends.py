@@ -4,6 +4,7 @@ SQLAlchemy's Core makes most statements the same on SQLite and PostgreSQL; cdrex
 under it only where speed or locking needs the driver itself (docs/architecture.md has
 the whole table of differences, and where each is handled):
 
+- taking turns across processes: PostgreSQL's advisory locks, SQLite's write lock;
 - the DB-API connection under a SQLAlchemy one (psycopg's COPY, sqlite3's own BEGIN
   IMMEDIATE and executemany of plain tuples);
 - SQLite's timestamp text: SQLAlchemy's ``DateTime`` stores naive UTC text there, and
@@ -28,6 +29,15 @@ def driver_connection(conn: sa.Connection) -> Any:
 
 def is_sqlite(conn: sa.Connection) -> bool:
     return conn.dialect.name == "sqlite"
+
+
+def take_turns(conn: sa.Connection, lock_key: int) -> None:
+    """Make the rest of this write transaction one at a time among all that take turns
+    with ``lock_key``, in every process: on PostgreSQL a transaction advisory lock
+    (released at commit or rollback); on SQLite a write transaction is one at a time
+    already."""
+    if not is_sqlite(conn):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
 
 
 def sqlite_timestamp(value: datetime) -> str:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from cdrex.callbacks.send import DeliveryOutcome
 from cdrex.exports.model import Export, ExportStatus
+from cdrex.store.backends import take_turns
 from cdrex.store.db import Database
 from cdrex.store.export_rows import EXPORT_COLUMNS, to_export
 from cdrex.store.schema import (
@@ -30,7 +31,7 @@ from cdrex.store.schema import (
 )
 
 PENDING, SENDING, DELIVERED, DROPPED = "pending", "sending", "delivered", "dropped"
-_CLAIM_LOCK_KEY = 7428203  # pg_advisory_xact_lock: one claim at a time (partitions use ...202)
+_CLAIM_LOCK_KEY = 7428203  # take_turns: one claim at a time (partitions use ...202)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,7 @@ def claim_due_callback(
         .with_for_update(skip_locked=True, of=callback_deliveries)
     )
     with db.write() as conn:
-        if not db.is_sqlite:
-            # Claims take turns (SQLite: the write lock); released when the transaction ends.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK_KEY})
+        take_turns(conn, _CLAIM_LOCK_KEY)  # one claim at a time, until commit
         # The due delivery, locked, of an account below its cap (which the turn keeps true).
         row = conn.execute(due).first()
         if row is None:

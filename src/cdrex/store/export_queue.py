@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from cdrex.exports.model import Export, ExportStatus
+from cdrex.store.backends import is_sqlite
 from cdrex.store.callback_queue import owe_callback
 from cdrex.store.db import Database
 from cdrex.store.export_rows import EXPORT_COLUMNS, to_export
@@ -33,7 +34,7 @@ NOTIFY_CHANNEL = "cdrex_exports"
 
 def notify_workers(conn: sa.Connection) -> None:
     """Wake idle worker processes; PostgreSQL delivers the notification on commit."""
-    if conn.dialect.name == "postgresql":
+    if not is_sqlite(conn):
         # Held until commit: workers wake to a row they can see, and a rollback wakes none.
         conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from cdrex.cdrs.routing import Assignment
 from cdrex.exports.kinds import Resource
 from cdrex.store.accounts import AccountError
+from cdrex.store.backends import take_turns
 from cdrex.store.db import Database
 from cdrex.store.schema import accounts, assignments
 
-_ASSIGN_LOCK_KEY = 0x63647278_0003  # "cdrx" + 3: assignments take turns on PostgreSQL
+_ASSIGN_LOCK_KEY = 7428204  # take_turns: one assignment at a time (see callback_queue)
 _IN_CHUNK = 500  # identifiers per IN list: far below either backend's parameter limit
 _COLUMNS = (
     assignments.c.id,
@@ -61,8 +62,7 @@ def assign(
     if since is not None and until is not None and until <= since:
         raise AccountError("--until must be later than --since")
     with db.write() as conn:
-        if not db.is_sqlite:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK_KEY})
+        take_turns(conn, _ASSIGN_LOCK_KEY)
         for held in _intervals(conn, resource, [identifier]).get(identifier, []):
             if held.overlaps(since, until):
                 raise AccountError(
