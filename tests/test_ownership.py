@@ -149,10 +149,22 @@ def test_unrouted_calls_refuse_the_file_or_are_skipped(cli_service: Service) -> 
         f"skipped 1 CDRs nobody owned, by DID number ({stranger}: 1)\n"
     )
     assert durations(cli_service, account) == [1, 3]
-    both = cli_service.cli(
-        "cdrs", "import", path, "--account", account, "--unrouted", "skip", check=False
+
+
+def test_calls_older_than_the_kept_months_are_refused_or_skipped(cli_service: Service) -> None:
+    # Kept: the current month, the 2 exportable before it, 1 more (the defaults).
+    account = create_account(cli_service, "own")
+    year, month = month_back(4)
+    old = f"{year}-{month:02d}-28 23:59:59"
+    path = calls_file(cli_service, [(last_month(2), new_did(), 1), (old, new_did(), 2)])
+    refused = cli_service.cli("cdrs", "import", path, "--account", account, check=False)
+    assert_cli_error(refused, f"line 3: time_start {old} is before ", "nothing was imported")
+    skipped = cli_service.cli("cdrs", "import", path, "--account", account, "--unrouted", "skip")
+    assert skipped.stdout.decode() == (
+        f"imported 1 CDRs into account {account}\n"
+        "skipped 1 CDRs older than the oldest month cdrex keeps\n"
     )
-    assert both.returncode == 2 and b"cannot go with --account" in both.stderr
+    assert durations(cli_service, account) == [1]
 
 
 def test_outbound_calls_are_routed_by_trunk(cli_service: Service) -> None:

@@ -22,13 +22,14 @@ from typing import Any, BinaryIO
 import click
 import sqlalchemy as sa
 
-from cdrex.cdrs.files import BadCdrFile, read_numbered_records, read_records
+from cdrex.cdrs.files import BadCdrFile, read_numbered_records
 from cdrex.cdrs.generate import batches
 from cdrex.cdrs.records import parse_timestamp
-from cdrex.cdrs.routing import Router, Tally, route
+from cdrex.cdrs.routing import Router, Tally, one_owner, route
 from cdrex.exports.kinds import KINDS, RESOURCES, RecordKind, Resource
 from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
+from cdrex.exports.window import shift_month
 from cdrex.pipeline.file_store import StorageConfigError
 from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
@@ -478,7 +479,8 @@ IMPORT_ERRORS: tuple[type[Exception], ...] = (BadCdrFile, ImportAbandoned, *UNAV
     type=click.Choice(["refuse", "skip"]),
     default="refuse",
     show_default=True,
-    help="A CDR nobody owned: refuse the file, naming its line, or skip it and import the rest.",
+    help="A CDR nobody owned, or older than the oldest month cdrex keeps: refuse the file, "
+    "naming its line, or skip it and import the rest.",
 )
 @CDR_TYPE
 @click.pass_obj
@@ -493,8 +495,6 @@ def cdrs_import(
 
     All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
-    if account_name and unrouted == "skip":
-        raise click.UsageError("--unrouted skip routes CDRs: it cannot go with --account")
     db = open_database(settings)
     kind = KINDS[export_type]
     account = account_store.find_account(db, account_name) if account_name else None
@@ -502,10 +502,9 @@ def cdrs_import(
     size = _file_size(file)
     with _progress("Importing", size) as bar:
         try:
-            if account:
-                owned = owned_by(account.id, read_records(file, kind.fields))
-            else:
-                owned = route(read_numbered_records(file, kind.fields), _router(db, kind), tally)
+            numbered = read_numbered_records(file, kind.fields)
+            router = _router(db, kind, account.id if account else None)
+            owned = route(numbered, router, tally, _oldest_kept(settings))
             imported = insert_cdrs(
                 db, _tracked(owned, bar, file, size), export_type, _lease(settings)
             )
@@ -516,26 +515,45 @@ def cdrs_import(
             ) from None
     if account:
         click.echo(f"imported {imported.rows} CDRs into account {account.name}{_skipped(imported)}")
+        _report_skipped(tally, kind)
         return
     click.echo(
         f"imported {imported.rows} CDRs into {len(tally.accounts)} accounts{_skipped(imported)}"
     )
+    _report_skipped(tally, kind)
+
+
+def _report_skipped(tally: Tally, kind: RecordKind) -> None:
     if tally.unowned:
         label = kind.routed_by.label
         most = ", ".join(f"{key}: {n}" for key, n in tally.unowned.most_common(5))
         more = ", ..." if len(tally.unowned) > 5 else ""
         click.echo(f"skipped {tally.unowned.total()} CDRs nobody owned, by {label} ({most}{more})")
+    if tally.too_old:
+        click.echo(f"skipped {tally.too_old} CDRs older than the oldest month cdrex keeps")
+
+
+def _oldest_kept(settings: Settings) -> datetime:
+    """The start of the oldest month whose calls can still be exported or are kept
+    (naive UTC, as records hold times): older ones would be stored for nothing."""
+    now = datetime.now(UTC)
+    back = settings.export_window_months + settings.cdr_retention_months
+    year, month = shift_month(now.year, now.month, -back)
+    return datetime(year, month, 1)
 
 
 def _skipped(imported: Imported) -> str:
     return f", skipped {imported.duplicates} already present" if imported.duplicates else ""
 
 
-def _router(db: Database, kind: RecordKind) -> Router:
+def _router(db: Database, kind: RecordKind, account_id: int | None) -> Router:
+    """Each record to its owner, or with ``account_id`` every record to that account."""
     resource = kind.routed_by
     names = [field.name for field in kind.fields]
     return Router(
-        lambda identifiers: ownership.owner_intervals(db, resource, identifiers),
+        one_owner(account_id)
+        if account_id is not None
+        else lambda identifiers: ownership.owner_intervals(db, resource, identifiers),
         resource.label,
         key=names.index(resource.narrowing.column),
         time=names.index("time_start"),

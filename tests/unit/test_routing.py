@@ -12,7 +12,7 @@ import pytest
 
 from cdrex.cdrs.files import BadCdrFile, read_numbered_records
 from cdrex.cdrs.records import INBOUND_FIELDS
-from cdrex.cdrs.routing import Assignment, Router, Tally, route
+from cdrex.cdrs.routing import Assignment, Lookup, Router, Tally, one_owner, route
 from cdrex.exports.kinds import DID, TRUNK
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -85,10 +85,15 @@ class Lookups:
         return found
 
 
-def routed(data: bytes, lookup: Lookups, tally: Tally, batch_size: int = 2) -> list[tuple]:
+OLDEST = datetime(2026, 4, 1)  # naive UTC, as records hold times
+
+
+def routed(
+    data: bytes, lookup: Lookup, tally: Tally, oldest: datetime = OLDEST, batch_size: int = 2
+) -> list[tuple]:
     router = Router(lookup, "DID number", NAMES.index("did_number"), NAMES.index("time_start"))
     numbered = read_numbered_records(io.BytesIO(data), INBOUND_FIELDS, batch_size)
-    return [record for batch in route(numbered, router, tally) for record in batch]
+    return [record for batch in route(numbered, router, tally, oldest) for record in batch]
 
 
 def test_each_record_goes_to_the_owner_at_its_time() -> None:
@@ -114,3 +119,23 @@ def test_a_record_nobody_owned_stops_the_import_at_its_line() -> None:
     assert str(refused.value) == (
         "line 5: no account owned DID number 449999999999 at 2026-05-20 11:00:00 UTC"
     )
+
+
+def test_one_owner_takes_every_record() -> None:
+    tally = Tally()
+    records = routed(CSV, one_owner(7), tally)
+    assert [owner for owner, *_ in records] == [7, 7, 7, 7]
+    assert tally.accounts == {7: 4}
+
+
+def test_records_older_than_the_kept_months_are_refused_or_skipped() -> None:
+    with pytest.raises(BadCdrFile) as refused:
+        routed(CSV, one_owner(7), Tally(), oldest=datetime(2026, 5, 16))
+    assert str(refused.value) == (
+        "line 2: time_start 2026-05-02 10:00:00 is before 2026-05-16: cdrex keeps no older "
+        "calls (CDREX_EXPORT_WINDOW_MONTHS and CDREX_CDR_RETENTION_MONTHS)"
+    )
+    tally = Tally(skip=True)
+    records = routed(CSV, one_owner(7), tally, oldest=datetime(2026, 5, 16))
+    assert [record[NAMES.index("duration") + 1] for record in records] == [2, 3, 4]
+    assert tally.too_old == 1

@@ -59,7 +59,7 @@ class Router:
     def __init__(self, lookup: Lookup, label: str, key: int, time: int) -> None:
         self._lookup = lookup
         self._label = label
-        self.key, self._time = key, time
+        self.key, self.time = key, time
         self._known: dict[str, list[Assignment]] = {}
 
     def owners(self, records: list[tuple]) -> list[int | None]:
@@ -71,7 +71,7 @@ class Router:
         return [self._owner(record) for record in records]
 
     def _owner(self, record: tuple) -> int | None:
-        moment = record[self._time].replace(tzinfo=UTC)  # records hold naive UTC
+        moment = record[self.time].replace(tzinfo=UTC)  # records hold naive UTC
         for assignment in self._known[record[self.key]]:
             if assignment.covers(moment):
                 return assignment.account_id
@@ -80,30 +80,47 @@ class Router:
     def why_unrouted(self, record: tuple) -> str:
         return (
             f"no account owned {self._label} {record[self.key]} at "
-            f"{record[self._time]:%Y-%m-%d %H:%M:%S} UTC"
+            f"{record[self.time]:%Y-%m-%d %H:%M:%S} UTC"
         )
+
+
+def one_owner(account_id: int) -> Lookup:
+    """A lookup giving every identifier to one account for ever: an import with
+    ``--account``, routed like any other."""
+    always = Assignment(0, "", "", account_id, "", None, None, None)
+    return lambda identifiers: {identifier: [always] for identifier in identifiers}
 
 
 @dataclass
 class Tally:
-    """What a routed import did: records per owning account, and (with ``skip``) records
-    nobody owned, per identifier, left out instead of stopping the import."""
+    """What an import did: records per owning account, and (with ``skip``) those it left
+    out instead of stopping: records nobody owned, per identifier, and records too old."""
 
     skip: bool = False
     accounts: Counter[int] = field(default_factory=Counter)
     unowned: Counter[str] = field(default_factory=Counter)
+    too_old: int = 0
 
 
 def route(
-    numbered: Iterable[tuple[list[int], list[tuple]]], router: Router, tally: Tally
+    numbered: Iterable[tuple[list[int], list[tuple]]],
+    router: Router,
+    tally: Tally,
+    oldest: datetime,
 ) -> Iterator[list[tuple]]:
     """Owned batches, ``(account_id, *record)``, as cdrex.store.cdrs.insert_cdrs takes them.
-    A record nobody owned stops the import with BadCdrFile naming its line, unless the
-    tally skips such records."""
+
+    A record nobody owned, or older than ``oldest`` (naive UTC: what can no longer be
+    exported, and would be kept for nothing), stops the import with BadCdrFile naming its
+    line, unless the tally skips such records."""
     for lines, records in numbered:
         owned = []
         for line, record, owner in zip(lines, records, router.owners(records), strict=True):
-            if owner is not None:
+            if record[router.time] < oldest:
+                if not tally.skip:
+                    raise BadCdrFile(line, _too_old(record[router.time], oldest))
+                tally.too_old += 1
+            elif owner is not None:
                 owned.append((owner, *record))
                 tally.accounts[owner] += 1
             elif tally.skip:
@@ -111,3 +128,10 @@ def route(
             else:
                 raise BadCdrFile(line, router.why_unrouted(record))
         yield owned
+
+
+def _too_old(time_start: datetime, oldest: datetime) -> str:
+    return (
+        f"time_start {time_start:%Y-%m-%d %H:%M:%S} is before {oldest:%Y-%m-%d}: cdrex keeps "
+        "no older calls (CDREX_EXPORT_WINDOW_MONTHS and CDREX_CDR_RETENTION_MONTHS)"
+    )
