@@ -22,15 +22,15 @@ from typing import Any, BinaryIO
 import click
 import sqlalchemy as sa
 
-from cdrex.cdrs.files import BadCdrFile, read_numbered_records
+from cdrex.cdrs.files import BadCdrFile
 from cdrex.cdrs.generate import batches
 from cdrex.cdrs.records import parse_timestamp
-from cdrex.cdrs.routing import Router, Tally, one_owner, route
+from cdrex.cdrs.routing import Tally
 from cdrex.exports.kinds import KINDS, RESOURCES, RecordKind, Resource
 from cdrex.exports.model import ExportType
 from cdrex.exports.versions import VERSIONS
-from cdrex.exports.window import shift_month
 from cdrex.pipeline.file_store import StorageConfigError
+from cdrex.pipeline.intake import take_in
 from cdrex.settings import SettingError, Settings
 from cdrex.store import accounts as account_store
 from cdrex.store import callback_queue, ownership
@@ -496,31 +496,28 @@ def cdrs_import(
     All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
     db = open_database(settings)
-    kind = KINDS[export_type]
     account = account_store.find_account(db, account_name) if account_name else None
-    tally = Tally(skip=unrouted == "skip")
     size = _file_size(file)
     with _progress("Importing", size) as bar:
         try:
-            numbered = read_numbered_records(file, kind.fields)
-            router = _router(db, kind, account.id if account else None)
-            owned = route(numbered, router, tally, _oldest_kept(settings))
-            imported = insert_cdrs(
-                db, _tracked(owned, bar, file, size), export_type, _lease(settings)
+            intake = take_in(
+                db,
+                settings,
+                file,
+                export_type,
+                account.id if account else None,
+                skip=unrouted == "skip",
+                progress=lambda batches: _tracked(batches, bar, file, size),
             )
         except IMPORT_ERRORS as error:
             name = getattr(file, "name", "input")
             raise click.ClickException(
                 f"{name}: {_first_line(error)}; nothing was imported"
             ) from None
-    if account:
-        click.echo(f"imported {imported.rows} CDRs into account {account.name}{_skipped(imported)}")
-        _report_skipped(tally, kind)
-        return
-    click.echo(
-        f"imported {imported.rows} CDRs into {len(tally.accounts)} accounts{_skipped(imported)}"
-    )
-    _report_skipped(tally, kind)
+    imported, tally = intake.imported, intake.tally
+    into = f"account {account.name}" if account else f"{len(tally.accounts)} accounts"
+    click.echo(f"imported {imported.rows} CDRs into {into}{_skipped(imported)}")
+    _report_skipped(tally, KINDS[export_type])
 
 
 def _report_skipped(tally: Tally, kind: RecordKind) -> None:
@@ -533,31 +530,8 @@ def _report_skipped(tally: Tally, kind: RecordKind) -> None:
         click.echo(f"skipped {tally.too_old} CDRs older than the oldest month cdrex keeps")
 
 
-def _oldest_kept(settings: Settings) -> datetime:
-    """The start of the oldest month whose calls can still be exported or are kept
-    (naive UTC, as records hold times): older ones would be stored for nothing."""
-    now = datetime.now(UTC)
-    back = settings.export_window_months + settings.cdr_retention_months
-    year, month = shift_month(now.year, now.month, -back)
-    return datetime(year, month, 1)
-
-
 def _skipped(imported: Imported) -> str:
     return f", skipped {imported.duplicates} already present" if imported.duplicates else ""
-
-
-def _router(db: Database, kind: RecordKind, account_id: int | None) -> Router:
-    """Each record to its owner, or with ``account_id`` every record to that account."""
-    resource = kind.routed_by
-    names = [field.name for field in kind.fields]
-    return Router(
-        one_owner(account_id)
-        if account_id is not None
-        else lambda identifiers: ownership.owner_intervals(db, resource, identifiers),
-        resource.label,
-        key=names.index(resource.narrowing.column),
-        time=names.index("time_start"),
-    )
 
 
 @cdrs.command("generate")
