@@ -129,7 +129,9 @@ REAL_PROCESS_MODULES = {
 }
 # CLI command groups that run in the test process: they open the database, do their work
 # and return. `serve`, `worker` (and --help, --version...) stay subprocesses.
-IN_PROCESS_COMMANDS = {"accounts", "keys", "cdrs", "callbacks", "migrate", "dids", "trunks"}
+IN_PROCESS_COMMANDS = {
+    *("accounts", "keys", "operator-keys", "cdrs", "callbacks", "migrate", "dids", "trunks"),
+}
 # One in-process command at a time: click's runner swaps os.environ and sys.std*.
 _ENVIRON_LOCK = threading.RLock()
 LOG_FORMAT = "%(levelname)s:     %(name)s %(message)s"  # what `cdrex serve` logs

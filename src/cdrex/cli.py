@@ -334,8 +334,13 @@ def keys_list(settings: Settings, account_name: str | None) -> None:
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
     for key in account_store.list_api_keys(db, account):
-        revoked = _utc(key.revoked_at) if key.revoked_at else "active"
-        click.echo(f"{key.prefix}…\t{key.account}\t{_utc(key.created_at)}\t{revoked}")
+        click.echo(_key_line(key))
+
+
+def _key_line(key: account_store.KeyInfo) -> str:
+    revoked = _utc(key.revoked_at) if key.revoked_at else "active"
+    whose = [] if key.account is None else [key.account]
+    return "\t".join([f"{key.prefix}…", *whose, _utc(key.created_at), revoked])
 
 
 def _utc(moment: datetime) -> str:
@@ -349,6 +354,35 @@ def keys_revoke(settings: Settings, key: str) -> None:
     """Revoke KEY, given as the key itself or its displayed 12-character prefix."""
     prefix = account_store.revoke_api_key(open_database(settings), key)
     click.echo(f"revoked key {prefix}…")
+
+
+@main.group("operator-keys")
+def operator_keys() -> None:
+    """Manage the operator API's keys (sent as Authorization: Bearer KEY)."""
+
+
+@operator_keys.command("create")
+@click.pass_obj
+def operator_keys_create(settings: Settings) -> None:
+    """Create an operator key; the key alone is printed, once."""
+    click.echo(account_store.create_api_key(open_database(settings), account_store.OPERATOR))
+
+
+@operator_keys.command("list")
+@click.pass_obj
+def operator_keys_list(settings: Settings) -> None:
+    """List operator keys by their displayed prefix: prefix, created, revoked (UTC)."""
+    for key in account_store.list_api_keys(open_database(settings), operators=True):
+        click.echo(_key_line(key))
+
+
+@operator_keys.command("revoke")
+@click.argument("key")
+@click.pass_obj
+def operator_keys_revoke(settings: Settings, key: str) -> None:
+    """Revoke operator KEY, given as the key itself or its displayed 12-character prefix."""
+    prefix = account_store.revoke_api_key(open_database(settings), key, operators=True)
+    click.echo(f"revoked operator key {prefix}…")
 
 
 class UtcTime(click.ParamType):

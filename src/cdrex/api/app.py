@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from cdrex.api import downloads, exports
+from cdrex.api import downloads, exports, operator
 from cdrex.api.context import AppContext
 from cdrex.api.errors import (
     ApiError,
@@ -44,7 +44,9 @@ class AnyMethod:
 
 def routes() -> list[Route]:
     """Every route, named (api/urls.py builds the API's URLs from them)."""
-    table = []
+    table = [
+        Route("/operator/v1/cdrs", operator.ingest_cdrs, methods=["POST"], name="operator.cdrs")
+    ]
     for collection in COLLECTIONS:
         base = f"/v3/{collection}"
         # File routes first: "{export_id}" would match "name.csv" too.

@@ -11,15 +11,16 @@ from cdrex.exports.versions import ApiVersion
 MAX_BODY_BYTES = 1024 * 1024
 
 
-async def read_body(request: Request) -> bytes:
-    too_large = ApiError.one(413, f"Request bodies are limited to {MAX_BODY_BYTES} bytes.")
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, or 413 as soon as it passes ``limit`` bytes (memory stays bounded)."""
+    too_large = ApiError.one(413, f"Request bodies are limited to {limit} bytes.")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > limit:
             raise too_large
     return bytes(body)
 

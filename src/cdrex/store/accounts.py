@@ -33,7 +33,7 @@ class KeyInfo:
     """What may be shown of a key: never the key itself, which is not stored."""
 
     prefix: str
-    account: str
+    account: str | None  # None: an operator key
     created_at: datetime
     revoked_at: datetime | None
 
@@ -105,13 +105,17 @@ def callback_secret(db: Database, account_id: int) -> str | None:
         ).scalar_one_or_none()
 
 
-def create_api_key(db: Database, account: Account) -> str:
-    """A new key for the account; only its hash is stored, so this is the one time it is seen."""
-    key = "cdrex_" + secrets.token_urlsafe(30)
+OPERATOR = None  # the "account" of operator keys (an account_id of NULL)
+
+
+def create_api_key(db: Database, account: Account | None) -> str:
+    """A new key for the account, or with ``OPERATOR`` for the operator API; only its hash
+    is stored, so this is the one time it is seen."""
+    key = ("cdrex_" if account else "cdrexop_") + secrets.token_urlsafe(30)
     with db.write() as conn:
         conn.execute(
             api_keys.insert().values(
-                account_id=account.id,
+                account_id=account.id if account else None,
                 prefix=key[:KEY_PREFIX_LENGTH],
                 key_hash=hash_key(key),
                 created_at=datetime.now(UTC),
@@ -120,11 +124,14 @@ def create_api_key(db: Database, account: Account) -> str:
     return key
 
 
-def list_api_keys(db: Database, account: Account | None = None) -> list[KeyInfo]:
-    """Every key (of one account, if given), oldest first."""
+def list_api_keys(
+    db: Database, account: Account | None = None, operators: bool = False
+) -> list[KeyInfo]:
+    """Every customer key (of one account, if given), or every operator key, oldest first."""
     query = (
         sa.select(api_keys.c.prefix, accounts.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
-        .join(accounts, api_keys.c.account_id == accounts.c.id)
+        .outerjoin(accounts, api_keys.c.account_id == accounts.c.id)
+        .where(_of_kind(operators))
         .order_by(api_keys.c.id)
     )
     if account is not None:
@@ -133,8 +140,13 @@ def list_api_keys(db: Database, account: Account | None = None) -> list[KeyInfo]
         return [KeyInfo(*row) for row in conn.execute(query)]
 
 
-def revoke_api_key(db: Database, key_or_prefix: str) -> str:
-    """Revoke one key, named by the key itself or its displayed prefix; return the prefix."""
+def _of_kind(operators: bool) -> sa.ColumnElement[bool]:
+    return api_keys.c.account_id.is_(None) if operators else api_keys.c.account_id.is_not(None)
+
+
+def revoke_api_key(db: Database, key_or_prefix: str, operators: bool = False) -> str:
+    """Revoke one customer key (or operator key), named by the key itself or its displayed
+    prefix; return the prefix."""
     given = key_or_prefix.strip().removesuffix("…")  # as `keys list` shows a prefix
     matches = (
         api_keys.c.key_hash == hash_key(given)
@@ -143,7 +155,9 @@ def revoke_api_key(db: Database, key_or_prefix: str) -> str:
     )
     with db.write() as conn:
         found = conn.execute(
-            sa.select(api_keys.c.id, api_keys.c.prefix, api_keys.c.revoked_at).where(matches)
+            sa.select(api_keys.c.id, api_keys.c.prefix, api_keys.c.revoked_at).where(
+                matches, _of_kind(operators)
+            )
         ).all()
         active = [row for row in found if row.revoked_at is None]
         if len(active) != 1:
@@ -175,6 +189,18 @@ _ACCOUNT_FOR_KEY = (
 @functools.cache
 def _driver_sql(dialect: sa.Dialect) -> str:
     return str(_ACCOUNT_FOR_KEY.compile(dialect=dialect))
+
+
+def is_operator_key(db: Database, key: str) -> bool:
+    """Whether ``key`` is an active operator key."""
+    digest = hash_key(key)
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(api_keys.c.key_hash).where(
+                api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None), _of_kind(True)
+            )
+        ).scalar_one_or_none()
+    return found is not None and hmac.compare_digest(found, digest)
 
 
 def account_for_key(db: Database, key: str) -> Account | None:

@@ -56,7 +56,9 @@ api_keys = sa.Table(
     "api_keys",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    # NULL: an operator key (the operator API's, migration 0008); a customer key has its
+    # account. Neither API takes the other's keys.
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=True, index=True),
     sa.Column("prefix", sa.String(16), nullable=False, index=True),
     # Only a SHA-256 of the key is kept: a stolen database yields no usable key.
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),

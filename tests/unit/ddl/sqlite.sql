@@ -18,7 +18,7 @@ CREATE TABLE cdr_imports (
 
 CREATE TABLE api_keys (
 	id INTEGER NOT NULL, 
-	account_id INTEGER NOT NULL, 
+	account_id INTEGER, 
 	prefix VARCHAR(16) NOT NULL, 
 	key_hash VARCHAR(64) NOT NULL, 
 	created_at DATETIME NOT NULL, 
