@@ -84,6 +84,13 @@ def test_urls_route_to_their_endpoints(version: ApiVersion) -> None:
             {"type": "http", "path": file_url("", version, export), "method": "GET"}
         )[1]
         assert downloaded["path_params"] == {"file_name": export.file_name}
+        # Formatted by cdrex.api.urls as Starlette would build them.
+        assert file_url("", version, export) == route.url_path_for(
+            route.name, file_name=export.file_name
+        )
+        assert export_url("", version, export) == export_route_.url_path_for(
+            export_route_.name, export_id=export.id
+        )
 
 
 def test_every_route_is_named_once() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from functools import cache
 
-from starlette.routing import Route
-
 from cdrex.exports.kinds import file_format
 from cdrex.exports.model import Export
 from cdrex.exports.versions import ApiVersion
@@ -49,14 +47,17 @@ def _url(base_url: str, name: str, **params: str) -> str:
     """``base_url`` (``scheme://host[:port]``, maybe a path prefix; "" for a path alone)
     and the named route's path. Joined, not URLPath.make_absolute_url: that gives a base of
     "" the scheme "http:" and no host, and parses the base again for each URL."""
-    return base_url + _named_routes()[name].url_path_for(name, **params)
+    return base_url + _path_formats()[name].format(**params)
 
 
 @cache
-def _named_routes() -> dict[str, Route]:
-    """The app's routes by name. Asked of the one route, not of a Router: a Router tries
-    each route in turn, and a list page builds a hundred URLs."""
+def _path_formats() -> dict[str, str]:
+    """The app's route paths by name, as format strings ("/v3/cdr_exports/{export_id}").
+    Formatted rather than asked of Starlette's url_path_for, which checks and converts
+    each parameter: 4 us a URL, and an uncached list page builds a hundred. The values
+    are export ids and file names, which cdrex makes (UUIDs): nothing to escape;
+    tests/unit/test_urls.py checks both give the same paths."""
     # Imported here: the routes' endpoints import the documents, which build these URLs.
     from cdrex.api.app import routes
 
-    return {route.name: route for route in routes()}
+    return {route.name: route.path_format for route in routes()}
