@@ -21,7 +21,7 @@ from cdrex.pipeline.intake import take_in
 from cdrex.store.accounts import is_operator_key
 from cdrex.store.cdrs import ImportAbandoned
 
-# A batch is parsed whole before anything is stored (all or nothing), so it is bounded:
+# A batch is read whole into memory before it is parsed, so it is bounded:
 # 32 MiB is about 100,000 CDRs in CSV.
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 FORMATS = ("cdrex",)  # the record format of docs/cdr-record.md

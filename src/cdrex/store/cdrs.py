@@ -151,12 +151,13 @@ def _copy_in(conn: sa.Connection, target: _Target, table: str, batches: Batches)
 
 
 def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timedelta) -> Imported:
-    """Stage the rows in a TEMP table, then copy them into the CDR table in slices.
+    """Stage the rows in a TEMP table batch by batch, and copy what is staged into the CDR
+    table in short slices as the reading goes on.
 
-    The temp database has a lock of its own: parsing and staging a long file takes none
-    that the API and the workers need, and a bad row stops the import before anything
-    reaches the CDR table. The copy runs at SQLite's own speed, several times faster than
-    the staging, so the slices hold the write lock as little as can be.
+    The temp database has a lock of its own: parsing and staging take none that the API
+    and the workers need. The slices run between batches once the pause after the last
+    one is over, so the pauses other writers need cost the import nothing: it is reading.
+    The copy runs at SQLite's own speed, faster than the parsing, so the slices stay short.
     """
     discard_abandoned_imports(db, datetime.now(UTC), lease)
     with db.engine.connect() as conn:
@@ -166,26 +167,34 @@ def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timed
         (pooled_cache,) = raw.execute("PRAGMA cache_size").fetchone()
         raw.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.columns})")
+        importing = _SqliteImport(raw, target, lease)
         try:
-            total = _stage(raw, len(target.columns.split(", ")), batches)
-            stored = _SqliteImport(raw, target, lease).copy(total)
+            staged = 0
+            for batch in batches:
+                staged += _stage(raw, batch)
+                importing.copy_if_free(staged)
+            importing.finish(staged)
+        except BaseException:
+            importing.discard()
+            raise
         finally:
             raw.execute("DROP TABLE temp.import_staging")
             raw.execute(f"PRAGMA cache_size = {int(pooled_cache)}")  # the pool's again
-    return Imported(stored, total - stored)
+    return Imported(importing.stored, staged - importing.stored)
 
 
-def _stage(raw: sqlite3.Connection, width: int, batches: Batches) -> int:
-    total = 0
-    marks = ", ".join("?" * width)
-    raw.execute("BEGIN")  # one transaction for all batches: no journal sync per batch
-    try:
-        for batch in batches:
+def _stage(raw: sqlite3.Connection, batch: list[tuple]) -> int:
+    """Add a batch to the staging table. A deferred BEGIN: writing temp data only, the
+    transaction locks the temp database alone (BEGIN IMMEDIATE would take the main
+    database's write lock too), and its commit syncs nothing."""
+    if batch:
+        marks = ", ".join("?" * len(batch[0]))
+        raw.execute("BEGIN")
+        try:
             raw.executemany(f"INSERT INTO temp.import_staging VALUES ({marks})", batch)
-            total += len(batch)
-    finally:
-        raw.execute("COMMIT")  # temp data only; it is dropped on error
-    return total
+        finally:
+            raw.execute("COMMIT")  # temp data only; the table is dropped on error
+    return len(batch)
 
 
 class _SqliteImport:
@@ -194,11 +203,13 @@ class _SqliteImport:
 
     All or nothing, a kill -9 included. The first slice registers the import in
     cdr_imports, and every row carries that registration's id; exports and counts leave
-    out the rows of every import still registered. The last slice deletes the
-    registration, which publishes all the rows at once. An import that fails part way
-    (the database, Ctrl-C) deletes its rows in slices, then its registration. A killed
+    out the rows of every import still registered. Once all are copied, deleting the
+    registration publishes all the rows at once. An import that fails part way (a bad
+    row, the database, Ctrl-C) deletes its rows in slices, then its registration. A killed
     one stops renewing the lease each slice renews; once that has run out, the next import
-    or the workers' sweep discards it the same way. Its rows are invisible until then.
+    or the workers' sweep discards it the same way. Its rows are invisible until then. (An
+    input slower than the lease between two batches is taken for dead too: the import
+    then stops with ImportAbandoned; CDREX_LEASE_SECONDS is the remedy.)
 
     Imports into one table take turns: a call an unpublished import holds would make
     another skip it as a duplicate, and be lost if the first were then discarded.
@@ -210,33 +221,44 @@ class _SqliteImport:
         self.lease = lease
         self.slices = _Slices(raw)
         self.import_id: int | None = None
+        self.copied = 0  # staged rows (rowids 1 to copied) copied so far
+        self.stored = 0  # of which the table did not have already
 
-    def copy(self, total: int) -> int:
-        """Copy the ``total`` staged rows (rowids 1 to ``total``) and publish them; returns
-        how many were stored, the account's calls already there left out."""
-        copied = stored = 0
-        if total == 0:
-            return 0
-        self._wait_turn()
-        try:
-            while copied < total:
-                size = min(self.slices.size, total - copied)
-                with self.slices.transaction(size):
-                    self._renew()
-                    stored += self.raw.execute(  # ORDER BY rowid: file order is insertion order
-                        f"INSERT INTO main.{self.target.table} ({self.target.columns}, "
-                        f"import_id) SELECT {self.target.columns}, "
-                        f"{self.import_id} FROM temp.import_staging "
-                        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid ON CONFLICT DO NOTHING",
-                        (copied, copied + size),
-                    ).rowcount
-                    if copied + size == total:
-                        self.raw.execute("DELETE FROM cdr_imports WHERE id = ?", (self.import_id,))
-                copied += size
-        except BaseException:
-            self._discard()
-            raise
-        return stored
+    def copy_if_free(self, staged: int) -> None:
+        """One slice of what is staged and not copied, if the last pause is over."""
+        if staged > self.copied and self.slices.free():
+            self._copy_slice(staged)
+
+    def finish(self, staged: int) -> None:
+        """Copy the rest, then publish every row at once."""
+        while self.copied < staged:
+            self._copy_slice(staged)
+        if self.import_id is not None:
+            with _immediate(self.raw):
+                self._renew()  # not discarded meanwhile: then nothing may be published
+                self.raw.execute("DELETE FROM cdr_imports WHERE id = ?", (self.import_id,))
+
+    def discard(self) -> None:
+        """Delete what this import wrote. Should the database fail that too, the rows stay
+        invisible until the lease runs out and a later cleanup deletes them."""
+        if self.import_id is not None:
+            with suppress(*UNAVAILABLE_ERRORS):
+                _discard(self.raw, self.import_id)
+
+    def _copy_slice(self, staged: int) -> None:
+        if self.import_id is None:
+            self._wait_turn()
+        size = min(self.slices.size, staged - self.copied)
+        with self.slices.transaction(size):
+            self._renew()
+            self.stored += self.raw.execute(  # ORDER BY rowid: file order is insertion order
+                f"INSERT INTO main.{self.target.table} ({self.target.columns}, "
+                f"import_id) SELECT {self.target.columns}, "
+                f"{self.import_id} FROM temp.import_staging "
+                "WHERE rowid > ? AND rowid <= ? ORDER BY rowid ON CONFLICT DO NOTHING",
+                (self.copied, self.copied + size),
+            ).rowcount
+        self.copied += size
 
     def _wait_turn(self) -> None:
         """Register the import once no other into the table is registered, discarding
@@ -270,13 +292,6 @@ class _SqliteImport:
                 f"{self.import_id}) and was discarded"
             )
 
-    def _discard(self) -> None:
-        """Delete what this import wrote. Should the database fail that too, the rows stay
-        invisible until the lease runs out and a later cleanup deletes them."""
-        if self.import_id is not None:
-            with suppress(*UNAVAILABLE_ERRORS):
-                _discard(self.raw, self.import_id)
-
 
 class _Slices:
     """Paces a run of write transactions on one connection (see SLICE_SECONDS)."""
@@ -285,6 +300,10 @@ class _Slices:
         self.raw = raw
         self.size = FIRST_SLICE_ROWS  # rows for the next slice
         self._free_until = 0.0
+
+    def free(self) -> bool:
+        """Whether the pause after the last transaction is over."""
+        return time.monotonic() >= self._free_until
 
     @contextmanager
     def transaction(self, rows: int) -> Iterator[None]:
