@@ -146,3 +146,30 @@ def test_operator_keys_are_listed_and_revoked(cli_service: Service) -> None:
     revoked = cli_service.cli("operator-keys", "revoke", key[:12])
     assert revoked.stdout.decode() == f"revoked operator key {key[:12]}…\n"
     assert_error(push(cli_service, key, b"time_start,did_number,duration\n"), 401)
+
+
+def test_a_batch_that_cannot_get_its_turn_is_503_and_stores_nothing(
+    cli_service: Service, operator_key: str
+) -> None:
+    """SQLite imports into one table take turns; PostgreSQL's need none."""
+    account = create_account(cli_service, "op")
+    did = owned_number(cli_service, account)
+    body = f"time_start,did_number,duration\n{last_month(8)},{did},8\n".encode()
+    # Another import into cdrs_in has the turn, and keeps its lease (renewed far ahead).
+    run_sql(
+        cli_service,
+        "INSERT INTO cdr_imports (cdr_table, status, renewed_at, first_row_id) "
+        "VALUES ('cdrs_in', 'copying', '2999-01-01 00:00:00.000000', 1)",
+    )
+    try:
+        answered = push(cli_service, operator_key, body)
+        if cli_service.database().is_sqlite:
+            assert_error(answered, 503)
+            assert answered.headers["retry-after"].isdigit()
+            assert durations(cli_service, account) == []
+        else:
+            assert answered.json()["imported"] == 1, answered.text
+    finally:
+        run_sql(cli_service, "DELETE FROM cdr_imports WHERE renewed_at > '2900-01-01'")
+    assert push(cli_service, operator_key, body).status_code == 200
+    assert durations(cli_service, account) == [8]

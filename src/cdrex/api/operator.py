@@ -19,7 +19,7 @@ from cdrex.exports.kinds import KINDS
 from cdrex.exports.model import ExportType
 from cdrex.pipeline.intake import take_in
 from cdrex.store.accounts import is_operator_key
-from cdrex.store.cdrs import ImportAbandoned
+from cdrex.store.cdrs import ImportAbandoned, ImportBusy
 
 # A batch is read whole into memory before it is parsed, so it is bounded:
 # 32 MiB is about 100,000 CDRs in CSV.
@@ -40,13 +40,24 @@ async def ingest_cdrs(request: Request) -> Response:
     records, unit = _records(body)
     try:
         intake = await context.run(
-            take_in, context.db, context.settings, records, ExportType(export_type), skip=True
+            take_in,
+            context.db,
+            context.settings,
+            records,
+            ExportType(export_type),
+            skip=True,
+            # A CLI import may have SQLite's turn for minutes: answer before clients time out.
+            turn_wait=context.settings.write_wait_seconds,
         )
     except BadCdrFile as error:
         detail = f"{unit} {error.line}: {error.reason}; nothing was stored"
         raise ApiError.one(422, detail, title="Invalid batch", code="100") from None
-    except ImportAbandoned:
-        raise ApiError.one(503, "The import was interrupted; send the batch again.") from None
+    except (ImportAbandoned, ImportBusy) as error:
+        raise ApiError(
+            503,
+            ApiError.one(503, f"{error}; send the batch again shortly.").errors,
+            {"Retry-After": "5"},
+        ) from None
     imported, tally = intake.imported, intake.tally
     counts = {
         "imported": imported.rows,

@@ -37,6 +37,7 @@ def take_in(
     account_id: int | None = None,
     skip: bool = False,
     progress: Progress | None = None,
+    turn_wait: float | None = None,
 ) -> Intake:
     """Import the CDRs of ``stream`` (CSV with a header or JSON Lines) all or nothing.
 
@@ -44,13 +45,16 @@ def take_in(
     to that account. A CDR nobody owned, or older than the oldest month kept, stops the
     import (cdrex.cdrs.files.BadCdrFile naming its line) or with ``skip`` is counted in
     the tally and left out. Calls the account already has are counted, not stored again.
+    ``turn_wait``: see cdrex.store.cdrs.insert_cdrs.
     """
     kind = KINDS[export_type]
     tally = Tally(skip=skip)
     numbered = read_numbered_records(stream, kind.fields)
     owned = route(numbered, _router(db, kind, account_id), tally, oldest_kept(settings))
     lease = timedelta(seconds=settings.lease_seconds)
-    imported = insert_cdrs(db, progress(owned) if progress else owned, export_type, lease)
+    imported = insert_cdrs(
+        db, progress(owned) if progress else owned, export_type, lease, turn_wait
+    )
     return Intake(imported, tally)
 
 

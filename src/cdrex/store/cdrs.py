@@ -46,6 +46,10 @@ class ImportAbandoned(RuntimeError):
     """The import stopped renewing its lease for too long and is being discarded."""
 
 
+class ImportBusy(RuntimeError):
+    """Another import into the table had its turn for longer than this one could wait."""
+
+
 @dataclass(frozen=True)
 class Imported:
     rows: int  # stored
@@ -57,6 +61,7 @@ def insert_cdrs(
     batches: Batches,
     export_type: ExportType = ExportType.CDR_IN,
     lease: timedelta = DEFAULT_LEASE,
+    turn_wait: float | None = None,
 ) -> Imported:
     """Insert batches of owned records, ``(account_id, *record)`` with the record of
     ``export_type``'s kind as cdrex.cdrs.records parses it (naive UTC timestamps),
@@ -65,11 +70,14 @@ def insert_cdrs(
 
     ``lease``: on SQLite, an import not heard from for this long is taken for dead, and
     discarded (the import renews it every slice, a fraction of a second apart).
+    ``turn_wait``: on SQLite, the seconds to wait for another import into the table to
+    finish before giving up with ImportBusy (None: as long as it takes; the operator API
+    cannot keep a request waiting that long).
     """
     target = _Target(export_type)
     keyed = _keyed(batches, call_keys(target.fields))
     if db.is_sqlite:
-        return _sqlite_insert(db, target, keyed, lease)
+        return _sqlite_insert(db, target, keyed, lease, turn_wait)
     return _postgres_insert(db, target, keyed)
 
 
@@ -150,7 +158,9 @@ def _copy_in(conn: sa.Connection, target: _Target, table: str, batches: Batches)
     return total
 
 
-def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timedelta) -> Imported:
+def _sqlite_insert(
+    db: Database, target: _Target, batches: Batches, lease: timedelta, turn_wait: float | None
+) -> Imported:
     """Stage the rows in a TEMP table batch by batch, and copy what is staged into the CDR
     table in short slices as the reading goes on.
 
@@ -167,7 +177,7 @@ def _sqlite_insert(db: Database, target: _Target, batches: Batches, lease: timed
         (pooled_cache,) = raw.execute("PRAGMA cache_size").fetchone()
         raw.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         raw.execute(f"CREATE TEMP TABLE import_staging ({target.columns})")
-        importing = _SqliteImport(raw, target, lease)
+        importing = _SqliteImport(raw, target, lease, turn_wait)
         try:
             staged = 0
             for batch in batches:
@@ -215,10 +225,13 @@ class _SqliteImport:
     another skip it as a duplicate, and be lost if the first were then discarded.
     """
 
-    def __init__(self, raw: sqlite3.Connection, target: _Target, lease: timedelta) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, target: _Target, lease: timedelta, turn_wait: float | None
+    ) -> None:
         self.raw = raw
         self.target = target
         self.lease = lease
+        self.turn_wait = turn_wait
         self.slices = _Slices(raw)
         self.import_id: int | None = None
         self.copied = 0  # staged rows (rowids 1 to copied) copied so far
@@ -262,7 +275,9 @@ class _SqliteImport:
 
     def _wait_turn(self) -> None:
         """Register the import once no other into the table is registered, discarding
-        those whose lease ran out (their process died) while it waits."""
+        those whose lease ran out (their process died) while it waits; ImportBusy once
+        ``turn_wait`` has passed."""
+        give_up = None if self.turn_wait is None else time.monotonic() + self.turn_wait
         while True:
             with _immediate(self.raw):
                 if not self.raw.execute(
@@ -277,6 +292,8 @@ class _SqliteImport:
                     ).lastrowid
                     return
             _discard_stale(self.raw, datetime.now(UTC) - self.lease)
+            if give_up is not None and time.monotonic() >= give_up:
+                raise ImportBusy(f"another import into {self.target.table} is running")
             time.sleep(PAUSE_SECONDS)
 
     def _renew(self) -> None:
