@@ -624,6 +624,18 @@ def wait_completed(client: httpx.Client, export_id: str, timeout: float = 30) ->
         time.sleep(0.05)
 
 
+def durations(service: Service, account: str, table: str = "cdrs_in") -> list[int]:
+    """The durations of the account's stored CDRs, in order: what an import stored, read
+    with plain SQL (unpublished rows of a running SQLite import included)."""
+    rows = run_sql(
+        service,
+        f"SELECT c.duration FROM {table} c JOIN accounts a ON a.id = c.account_id"
+        " WHERE a.name = :name ORDER BY c.duration",
+        name=account,
+    )
+    return [row[0] for row in rows]
+
+
 def run_sql(service: Service, sql: str, **params: object) -> list:
     """Run SQL on the service's database directly (to see or set what the API cannot)."""
     import sqlalchemy as sa

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 
-from conftest import Service, create_account, month_back, run_sql
+from conftest import Service, create_account, durations, month_back
 
 
 def call(n: int) -> str:
@@ -23,16 +23,6 @@ def calls_file(service: Service, numbers: range | list[int], with_ids: bool = Fa
     path = service.data_dir / f"calls-{uuid.uuid4().hex[:8]}.csv"
     path.write_text("\n".join([header, *lines]) + "\n")
     return str(path)
-
-
-def durations(service: Service, account: str) -> list[int]:
-    rows = run_sql(
-        service,
-        "SELECT c.duration FROM cdrs_in c JOIN accounts a ON a.id = c.account_id"
-        " WHERE a.name = :name ORDER BY c.duration",
-        name=account,
-    )
-    return [row[0] for row in rows]
 
 
 def imported(service: Service, path: str, account: str) -> str:

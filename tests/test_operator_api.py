@@ -10,7 +10,7 @@ import random
 import httpx
 import pytest
 
-from conftest import Service, assert_error, create_account, month_back, run_sql
+from conftest import Service, assert_error, create_account, durations, month_back, run_sql
 
 PATH = "/operator/v1/cdrs"
 
@@ -34,16 +34,6 @@ def push(service: Service, key: str | None, body: bytes, **params: str) -> httpx
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=service.base_url, timeout=60) as client:
         return client.post(PATH, params=params, content=body, headers=headers)
-
-
-def durations(service: Service, account: str) -> list[int]:
-    rows = run_sql(
-        service,
-        "SELECT c.duration FROM cdrs_in c JOIN accounts a ON a.id = c.account_id"
-        " WHERE a.name = :name ORDER BY c.duration",
-        name=account,
-    )
-    return [row[0] for row in rows]
 
 
 def owned_number(service: Service, account: str) -> str:

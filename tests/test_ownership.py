@@ -13,8 +13,8 @@ from conftest import (
     assert_cli_error,
     create_account,
     create_export,
+    durations,
     month_back,
-    run_sql,
     wait_completed,
 )
 
@@ -34,16 +34,6 @@ def calls_file(service: Service, rows: list[tuple[object, ...]], header: str = "
     path = service.data_dir / f"calls-{uuid.uuid4().hex[:8]}.csv"
     path.write_text("\n".join([header, *(",".join(map(str, row)) for row in rows)]) + "\n")
     return str(path)
-
-
-def durations(service: Service, account: str) -> list[int]:
-    rows = run_sql(
-        service,
-        "SELECT c.duration FROM cdrs_in c JOIN accounts a ON a.id = c.account_id"
-        " WHERE a.name = :name ORDER BY c.duration",
-        name=account,
-    )
-    return [row[0] for row in rows]
 
 
 def test_a_number_that_moves_mid_month_gives_each_owner_their_own_calls(
@@ -180,13 +170,7 @@ def test_outbound_calls_are_routed_by_trunk(cli_service: Service) -> None:
     )
     done = cli_service.cli("cdrs", "import", path, "--type", "cdr_out")
     assert done.stdout.decode() == "imported 1 CDRs into 1 accounts\n"
-    rows = run_sql(
-        cli_service,
-        "SELECT c.duration FROM cdrs_out c JOIN accounts a ON a.id = c.account_id"
-        " WHERE a.name = :name",
-        name=account,
-    )
-    assert [row[0] for row in rows] == [7]
+    assert durations(cli_service, account, "cdrs_out") == [7]
 
 
 def test_concurrent_assignments_of_one_number_leave_one_owner(cli_service: Service) -> None:
