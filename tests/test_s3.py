@@ -30,8 +30,10 @@ from conftest import (
 )
 from s3_server import CREDENTIALS, S3Server, start_s3_server
 
-# ~133 bytes a CSV row: about 9.3 MB, more than one 8 MiB part, so a multipart upload.
-MULTIPART_ROWS = 70_000
+# ~133 bytes a CSV row: about 22 MB, three 8 MiB parts, so a multipart upload that stays open
+# while two parts' worth of rows are built: a window the test cannot miss on a busy machine
+# (with two parts it closed within one poll, once, in CI).
+MULTIPART_ROWS = 170_000
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,8 @@ def test_export_survives_a_kill_mid_upload_then_downloads_whole(make_service, s3
     assert _keys(s3, bucket) == [f"cdr/exports/{file_name}"]
     stored = s3.client().get_object(Bucket=bucket, Key=f"cdr/exports/{file_name}")
     assert stored["Body"].read() == body
-    assert stored["ETag"].endswith('-2"')  # S3's mark of an object uploaded in two parts
+    parts = -(-len(body) // PART_SIZE)
+    assert parts >= 3 and stored["ETag"].endswith(f'-{parts}"')  # S3's mark of a multipart object
     # The killed worker's upload, if the sweeper has not aborted it yet, goes with the next
     # sweep. (moto dates every upload 2010, so the sweep at start-up may already have.)
     _store(s3, bucket, "cdr/exports").delete_stale_partials(time.time() + 1)
