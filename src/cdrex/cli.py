@@ -17,13 +17,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 import sqlalchemy as sa
 
 from cdrex.cdrs.files import BadCdrFile
 from cdrex.cdrs.generate import batches
+from cdrex.cdrs.input_formats import CDREX, INPUT_FORMATS, input_format
+from cdrex.cdrs.mapping import BadMapping
 from cdrex.cdrs.records import parse_timestamp
 from cdrex.cdrs.routing import Tally
 from cdrex.exports.kinds import KINDS, RESOURCES, RecordKind, Resource
@@ -517,6 +519,33 @@ IMPORT_ERRORS: tuple[type[Exception], ...] = (BadCdrFile, ImportAbandoned, *UNAV
     "naming its line, or skip it and import the rest.",
 )
 @CDR_TYPE
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(INPUT_FORMATS),
+    default=CDREX,
+    show_default=True,
+    help="cdrex's own (CSV with a header, or JSON Lines: docs/cdr-record.md), a switch's "
+    "(docs/switches.md), or a mapping file's (--mapping).",
+)
+@click.option(
+    "--template",
+    type=click.File("r", encoding="utf-8"),
+    help="freeswitch-csv: the file holding the site's mod_cdr_csv template, "
+    '"${var}","${var}",... (default: the shipped example template).',
+)
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="The zone of times written without one (an IANA name: Europe/Berlin), as a switch "
+    "writes local time; default: the format's (UTC).",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="--format mapping: the TOML file naming where each field is read (docs/switches.md).",
+)
 @click.pass_obj
 def cdrs_import(
     settings: Settings,
@@ -524,11 +553,22 @@ def cdrs_import(
     account_name: str | None,
     unrouted: str,
     export_type: ExportType,
+    format_name: str,
+    template: TextIO | None,
+    timezone: str | None,
+    mapping_file: Path | None,
 ) -> None:
-    """Import CDRs from FILE (CSV with a header, or JSON Lines; - for stdin).
+    """Import CDRs from FILE (- for stdin), in cdrex's format or a switch's (--format).
 
     All or nothing: a file with a bad row imports nothing, and the error names its line.
     """
+    try:
+        source = input_format(
+            format_name, timezone, template.read() if template else None, mapping_file
+        )
+        source.reader(KINDS[export_type])  # a mapping without these records fails here
+    except BadMapping as error:
+        raise click.UsageError(str(error)) from None
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
     size = _file_size(file)
@@ -542,6 +582,7 @@ def cdrs_import(
                 account.id if account else None,
                 skip=unrouted == "skip",
                 progress=lambda batches: _tracked(batches, bar, file, size),
+                source=source,
             )
         except IMPORT_ERRORS as error:
             name = getattr(file, "name", "input")
@@ -562,6 +603,8 @@ def _report_skipped(tally: Tally, kind: RecordKind) -> None:
         click.echo(f"skipped {tally.unowned.total()} CDRs nobody owned, by {label} ({most}{more})")
     if tally.too_old:
         click.echo(f"skipped {tally.too_old} CDRs older than the oldest month cdrex keeps")
+    for why, count in tally.ignored.items():
+        click.echo(f"ignored {count} {why}s (not stored by this import: docs/switches.md says why)")
 
 
 def _skipped(imported: Imported) -> str:

@@ -129,6 +129,9 @@ def _jsonl_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Numbered:
             raise BadCdrFile(number, str(error)) from None
 
 
+RecordsOf = Callable[[Iterator[str]], Numbered]  # a format's reader: lines -> records
+
+
 def read_records(
     stream: Iterable[bytes], fields: tuple[Field, ...], batch_size: int = BATCH_SIZE
 ) -> Iterator[list[tuple]]:
@@ -138,16 +141,31 @@ def read_records(
 
 
 def read_numbered_records(
-    stream: Iterable[bytes], fields: tuple[Field, ...], batch_size: int = BATCH_SIZE
+    stream: Iterable[bytes],
+    fields: tuple[Field, ...],
+    batch_size: int = BATCH_SIZE,
+    records_of: RecordsOf | None = None,
 ) -> Iterator[tuple[list[int], list[tuple]]]:
     """Parsed records in batches, each with the lines its records start on; BadCdrFile on
     the first problem.
+
+    ``records_of`` reads another system's format (cdrex.cdrs.mapping); without it the file
+    is in cdrex's own (cdrex_records).
+    """
+    lines = _decoded_lines(stream)
+    records = records_of(lines) if records_of else cdrex_records(lines, fields)
+    while batch := list(islice(records, batch_size)):
+        numbers, parsed = zip(*batch, strict=True)
+        yield list(numbers), list(parsed)
+
+
+def cdrex_records(lines: Iterator[str], fields: tuple[Field, ...]) -> Numbered:
+    """The records of a file in cdrex's format (docs/cdr-record.md).
 
     The format is told by the first non-blank line: ``{`` starts JSON Lines, anything else
     is a CSV header. A file with neither is an error: a CSV file always has a header, so an
     empty one is more likely a failed dump than a day without calls.
     """
-    lines = _decoded_lines(stream)
     head = []  # up to the first non-blank line, read to tell the format
     for line in lines:
         head.append(line)
@@ -156,7 +174,4 @@ def read_numbered_records(
     else:
         raise BadCdrFile(1, "the file is empty (expected a CSV header or JSON Lines)")
     reader = _jsonl_records if head[-1].lstrip().startswith("{") else _csv_records
-    records = reader(chain(head, lines), fields)
-    while batch := list(islice(records, batch_size)):
-        numbers, parsed = zip(*batch, strict=True)
-        yield list(numbers), list(parsed)
+    return reader(chain(head, lines), fields)

@@ -143,7 +143,10 @@ class BadRecord(ValueError):
 
 
 def parse_timestamp(value: object) -> datetime:
-    """ISO 8601 with ``Z`` or an offset, or ``YYYY-MM-DD HH:MM:SS[.ffffff]`` meaning UTC."""
+    """ISO 8601 with ``Z`` or an offset, or ``YYYY-MM-DD HH:MM:SS[.ffffff]`` meaning UTC;
+    a naive datetime (UTC, as a mapping reads it: cdrex.cdrs.mapping) as it is."""
+    if type(value) is datetime:
+        return value
     if not isinstance(value, str):
         raise ValueError("must be a timestamp string")
     text = value.strip()

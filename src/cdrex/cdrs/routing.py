@@ -94,12 +94,14 @@ def one_owner(account_id: int) -> Lookup:
 @dataclass
 class Tally:
     """What an import did: records per owning account, and (with ``skip``) those it left
-    out instead of stopping: records nobody owned, per identifier, and records too old."""
+    out instead of stopping: records nobody owned, per identifier, and records too old;
+    and, by why, records its format leaves out on purpose (a FreeSWITCH B-leg)."""
 
     skip: bool = False
     accounts: Counter[int] = field(default_factory=Counter)
     unowned: Counter[str] = field(default_factory=Counter)
     too_old: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
 
 
 def route(

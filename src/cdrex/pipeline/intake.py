@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cdrex.cdrs.files import read_numbered_records
+from cdrex.cdrs.input_formats import CDREX_FORMAT, InputFormat
 from cdrex.cdrs.routing import Router, Tally, one_owner, route
 from cdrex.exports.kinds import KINDS, RecordKind
 from cdrex.exports.model import ExportType
@@ -38,8 +39,10 @@ def take_in(
     skip: bool = False,
     progress: Progress | None = None,
     turn_wait: float | None = None,
+    source: InputFormat = CDREX_FORMAT,
 ) -> Intake:
-    """Import the CDRs of ``stream`` (CSV with a header or JSON Lines) all or nothing.
+    """Import the CDRs of ``stream`` (in ``source``'s format: by default cdrex's own, CSV
+    with a header or JSON Lines) all or nothing.
 
     Each goes to the owner of its DID or trunk at its time_start, or with ``account_id``
     to that account. A CDR nobody owned, or older than the oldest month kept, stops the
@@ -49,7 +52,12 @@ def take_in(
     """
     kind = KINDS[export_type]
     tally = Tally(skip=skip)
-    numbered = read_numbered_records(stream, kind.fields)
+    reader = source.reader(kind)
+    if reader is not None:
+        tally.ignored = reader.ignored  # counted as the records are read
+    numbered = read_numbered_records(
+        stream, kind.fields, records_of=reader.records if reader else None
+    )
     owned = route(numbered, _router(db, kind, account_id), tally, oldest_kept(settings))
     lease = timedelta(seconds=settings.lease_seconds)
     imported = insert_cdrs(
