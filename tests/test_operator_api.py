@@ -60,9 +60,21 @@ def test_a_batch_is_routed_and_a_retried_one_stored_once(
     answered = push(cli_service, operator_key, body, type="cdr_in")
     assert answered.status_code == 200, answered.text
     assert answered.headers["content-type"] == "application/json"
-    assert answered.json() == {"imported": 3, "duplicates": 0, "unrouted": 1, "too_old": 1}
+    assert answered.json() == {
+        "imported": 3,
+        "duplicates": 0,
+        "unrouted": 1,
+        "too_old": 1,
+        "ignored": 0,
+    }
     again = push(cli_service, operator_key, body)
-    assert again.json() == {"imported": 0, "duplicates": 3, "unrouted": 1, "too_old": 1}
+    assert again.json() == {
+        "imported": 0,
+        "duplicates": 3,
+        "unrouted": 1,
+        "too_old": 1,
+        "ignored": 0,
+    }
     assert durations(cli_service, first) == [1, 3]
     assert durations(cli_service, second) == [2]
 

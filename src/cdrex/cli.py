@@ -568,7 +568,7 @@ def cdrs_import(
         )
         source.reader(KINDS[export_type])  # a mapping without these records fails here
     except BadMapping as error:
-        raise click.UsageError(str(error)) from None
+        raise click.ClickException(str(error)) from None
     db = open_database(settings)
     account = account_store.find_account(db, account_name) if account_name else None
     size = _file_size(file)

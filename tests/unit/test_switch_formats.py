@@ -93,7 +93,7 @@ def test_freeswitch_csv_in_utc_by_default_and_a_sites_template() -> None:
 
 def test_a_template_without_what_a_kind_needs_is_refused_before_reading() -> None:
     site = input_format("freeswitch-csv", template='"${start_stamp}","${uuid}"')
-    with pytest.raises(BadMapping, match="gives no cdr_in did_number"):
+    with pytest.raises(BadMapping, match="nothing gives cdr_in did_number"):
         site.reader(INBOUND)
     with pytest.raises(BadMapping, match='one "\\$\\{variable\\}"'):
         template_columns('"${a}","literal","${b}"')

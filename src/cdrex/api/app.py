@@ -45,7 +45,13 @@ class AnyMethod:
 def routes() -> list[Route]:
     """Every route, named (api/urls.py builds the API's URLs from them)."""
     table = [
-        Route("/operator/v1/cdrs", operator.ingest_cdrs, methods=["POST"], name="operator.cdrs")
+        Route("/operator/v1/cdrs", operator.ingest_cdrs, methods=["POST"], name="operator.cdrs"),
+        Route(
+            "/operator/v1/freeswitch/json_cdr",
+            operator.freeswitch_json_cdr,
+            methods=["POST"],
+            name="operator.freeswitch_json_cdr",
+        ),
     ]
     for collection in COLLECTIONS:
         base = f"/v3/{collection}"

@@ -289,7 +289,11 @@ class MappedReader:
     def _check_required(self, rules: list[Rule]) -> None:
         for rule in rules:
             if rule.field.required and not rule.sources and rule.constant is None:
-                raise BadMapping(f"{self.mapping.name} gives no {self.kind} {rule.field.name}")
+                names = self._specs.get(rule.field.name, {}).get("from")
+                why = f" (read from {' or '.join(names)}: not a column)" if names else ""
+                raise BadMapping(
+                    f"{self.mapping.name}: nothing gives {self.kind} {rule.field.name}{why}"
+                )
 
     def _parse(self, rules: list[Rule], get: Callable[[Any], object]) -> tuple:
         values = []
