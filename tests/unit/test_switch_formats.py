@@ -274,3 +274,17 @@ def _json_line(document: dict) -> bytes:
 
 def _one_line(data: bytes) -> bytes:
     return _json_line(orjson.loads(data))
+
+
+def test_the_mapping_file_of_the_docs_is_one_cdrex_reads(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "switches.md").read_text()
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    mapping = tmp_path / "pbx.toml"
+    mapping.write_text(example)
+    source = input_format("mapping", mapping_file=mapping)
+    data = "Caller,ANI,Called,Started,Seconds,Result,AnsweredAt\n,+1555,+12125550199,"
+    data += "01/12/2026 09:15,33,BUSY,1796134500\n"
+    (call,), _ = read(source, data.encode())
+    assert call["time_start"] == at("2026-12-01 14:15:00")  # EST, UTC-5
+    assert (call["source"], call["status"], call["customer_id"]) == ("+1555", "Failed", "pbx-7")
+    assert call["time_connect"] == at("2026-12-01 14:15:00")
