@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
-from cdrex.api import downloads, exports, operator
+from cdrex.api import downloads, exports, operator, provisioning
 from cdrex.api.context import AppContext
 from cdrex.api.errors import (
     ApiError,
@@ -52,6 +52,7 @@ def routes() -> list[Route]:
             methods=["POST"],
             name="operator.freeswitch_json_cdr",
         ),
+        *provisioning.routes(),
     ]
     for collection in COLLECTIONS:
         base = f"/v3/{collection}"

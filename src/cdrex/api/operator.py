@@ -56,7 +56,7 @@ async def ingest_cdrs(request: Request) -> Response:
     are counted; records the format leaves out on purpose (B-legs) are counted as ignored.
     """
     context = context_of(request)
-    await _authenticate(context, request)
+    await authenticate(context, request)
     export_type = _choice(request, "type", [kind.value for kind in KINDS], ExportType.CDR_IN)
     format_name = _choice(request, "format", list(HTTP_FORMATS), CDREX)
     source = _input_format(format_name, request.query_params.get("timezone"))
@@ -72,7 +72,7 @@ async def freeswitch_json_cdr(request: Request) -> Response:
     the record says (a ``voice_out_trunk_id`` variable: outbound), or by ``?type=``. Any
     2xx tells mod_json_cdr the CDR is delivered; a retry of one is stored once."""
     context = context_of(request)
-    await _authenticate(context, request)
+    await authenticate(context, request)
     body = await read_body(request, MAX_JSON_CDR_BYTES)
     document = _json_cdr(body)
     mapping = switch_mapping(FREESWITCH_JSON)
@@ -131,7 +131,7 @@ async def _ingest(
     )
 
 
-async def _authenticate(context: AppContext, request: Request) -> None:
+async def authenticate(context: AppContext, request: Request) -> None:
     """An operator key, as ``Authorization: Bearer KEY``, or as the password of HTTP Basic
     (what a switch's ``cred=user:KEY`` sends; the user name is not checked)."""
     key = _offered_key(request.headers.get("authorization", ""))
