@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -69,3 +70,23 @@ def load_note() -> str:
     cores = os.cpu_count() or 1
     warning = "  (busy machine: figures are noisy, rerun when idle)" if one >= cores * 0.75 else ""
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {cores} cores{warning}"
+
+
+# wrk Lua: each thread numbered (``id``, from 1), for values unique to thread and request.
+WRK_THREAD_IDS = """
+local threads = 0
+function setup(thread)
+   threads = threads + 1
+   thread:set("id", threads)
+end
+"""
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_latency_ms(output: str, percentile: str) -> float:
+    """A latency percentile ("99") from the output of ``wrk --latency``, in ms."""
+    found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    if found is None:
+        raise ValueError(f"no {percentile}% latency in wrk's output")
+    value, unit = found.groups()
+    return float(value) * _UNITS_MS[unit]

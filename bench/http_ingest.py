@@ -36,7 +36,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import PYTHON, WORK, cdrex, load_note, verdict
+from _common import PYTHON, WORK, WRK_THREAD_IDS, cdrex, load_note, verdict, wrk_latency_ms
 
 DATA = WORK / "http-ingest"
 ACCOUNTS, DIDS = 10, 100
@@ -45,12 +45,9 @@ TARGET = 2.0
 JSON_CDR = Path(__file__).resolve().parents[1] / "tests/samples/switches/freeswitch-a-leg.json"
 
 # Shared by both scripts: a call id unique to the run, the thread and the request.
-LUA_COMMON = """
-local threads = 0
-function setup(thread)
-   threads = threads + 1
-   thread:set("id", threads)
-end
+LUA_COMMON = (
+    WRK_THREAD_IDS
+    + """
 function init(args)
    n = 0
    run = args[1]
@@ -59,6 +56,7 @@ function init(args)
    started = args[3]
 end
 """
+)
 LUA_BATCHES = (
     LUA_COMMON
     + """
@@ -194,11 +192,10 @@ def wrk(url: str, script: str, connections: int, seconds: int, args: list[str],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()  # type: ignore[union-attr]
     errors = "; ".join(
         line.strip() for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line
     )
-    return rate, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], errors
+    return rate, wrk_latency_ms(output, "99"), errors
 
 
 def _count(table: str) -> int:

@@ -37,7 +37,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import BENCH, PYTHON, WORK, cdrex, load_note, median, verdict
+from _common import (
+    BENCH,
+    PYTHON,
+    WORK,
+    WRK_THREAD_IDS,
+    cdrex,
+    load_note,
+    median,
+    verdict,
+    wrk_latency_ms,
+)
 from cdrex.exports.filters import parse_filters
 from cdrex.exports.model import Export, ExportType
 from cdrex.exports.versions import V2017_09_18
@@ -269,22 +279,11 @@ class Load:
     errors: str  # "" when every response was 2xx and no socket failed
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _latency_ms(output: str, percentile: str) -> float:
-    value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
-    return float(value) * _UNITS_MS[unit]
-
-
 # Each request with a Host header of its own: the base URL in the links differs, so
 # cdrex can never answer from its response cache and renders every page afresh.
-UNIQUE_HOSTS = """
-local threads = 0
-function setup(thread)
-   threads = threads + 1
-   thread:set("id", threads)
-end
+UNIQUE_HOSTS = (
+    WRK_THREAD_IDS
+    + """
 function init(args)
    n = 0
 end
@@ -296,6 +295,7 @@ function request()
    return wrk.format(nil, nil, headers)
 end
 """
+)
 
 
 def wrk(url: str, key: str, seconds: int, script: str | None = None) -> Load:
@@ -327,8 +327,8 @@ def wrk(url: str, key: str, seconds: int, script: str | None = None) -> Load:
     ]
     return Load(
         float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        _latency_ms(output, "50"),
-        _latency_ms(output, "99"),
+        wrk_latency_ms(output, "50"),
+        wrk_latency_ms(output, "99"),
         "; ".join(errors),
     )
 

@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cdrex.cdrs.input_formats import INPUT_FORMATS, MAPPING
-from conftest import Service, assert_error
-from test_api_properties import EXAMPLES, TEXT, VALUES
+from conftest import Service
+from test_api_properties import EXAMPLES, TEXT, VALUES, assert_well_formed
 
 A_LEG = orjson.loads(
     (
@@ -46,12 +46,6 @@ def _encodable(value: object) -> bool:
 
 def _utf8(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def assert_well_formed(response: httpx.Response) -> None:
-    assert response.status_code < 500, (response.status_code, response.text)
-    if response.status_code >= 400:
-        assert_error(response, response.status_code)
 
 
 @pytest.fixture(scope="module")

@@ -179,11 +179,19 @@ def test_freeswitch_json_with_a_trunk_is_outbound_and_unanswered_has_no_connect(
         ({"start_uepoch": "soon"}, "line 1: time_start (from variables.start_uepoch or"),
         ({"billsec": "-3"}, "duration (from variables.billsec): must be at least 0"),
         ({"billsec": {"a": 1}}, "duration (from variables.billsec): is a JSON object"),
+        # source_name, not source (whose name is the start of it)
+        (
+            {"caller_id_name": "a\x00b"},
+            "source_name (from callflow.-1.caller_profile.caller_id_name)",
+        ),
     ],
 )
 def test_a_bad_value_names_the_field_and_where_it_was_read(change: dict, message: str) -> None:
     document = _document()
-    document["variables"] |= change
+    if "caller_id_name" in change:
+        document["callflow"][-1]["caller_profile"] |= change
+    else:
+        document["variables"] |= change
     with pytest.raises(BadCdrFile) as raised:
         read(input_format("freeswitch-json"), _json_line(document))
     assert message in str(raised.value)

@@ -216,32 +216,19 @@ def _ownership_routes(resource: Resource) -> list[Route]:
     ]
 
 
+ACCOUNT_ROUTES = [  # path, method, endpoint, name
+    ("/operator/v1/accounts", "POST", create_account, "operator.accounts.create"),
+    ("/operator/v1/accounts", "GET", list_accounts, "operator.accounts.list"),
+    ("/operator/v1/accounts/{name}/keys", "POST", create_key, "operator.keys.create"),
+    ("/operator/v1/accounts/{name}/keys", "GET", list_keys, "operator.keys.list"),
+    ("/operator/v1/keys/{key}", "DELETE", revoke_key, "operator.keys.revoke"),
+]
+
+
 def routes() -> list[Route]:
     table = [
-        Route(
-            "/operator/v1/accounts",
-            create_account,
-            methods=["POST"],
-            name="operator.accounts.create",
-        ),
-        Route(
-            "/operator/v1/accounts", list_accounts, methods=["GET"], name="operator.accounts.list"
-        ),
-        Route(
-            "/operator/v1/accounts/{name}/keys",
-            create_key,
-            methods=["POST"],
-            name="operator.keys.create",
-        ),
-        Route(
-            "/operator/v1/accounts/{name}/keys",
-            list_keys,
-            methods=["GET"],
-            name="operator.keys.list",
-        ),
-        Route(
-            "/operator/v1/keys/{key}", revoke_key, methods=["DELETE"], name="operator.keys.revoke"
-        ),
+        Route(path, endpoint, methods=[method], name=name)
+        for path, method, endpoint, name in ACCOUNT_ROUTES
     ]
     for resource in RESOURCES.values():
         table += _ownership_routes(resource)

@@ -305,8 +305,13 @@ class MappedReader:
         try:
             return self._parser.parse_values(values)
         except BadRecord as error:
-            rule = next(r for r in rules if str(error).startswith(r.field.name))
-            raise BadRecord(str(error).replace(rule.field.name, rule.describe(), 1)) from None
+            # The parser's message starts with the field's name ("duration: ...", "did_number
+            # is required"): say where the mapping read it. By the whole name: "source" is
+            # the start of "source_name" too.
+            message = str(error)
+            named = message.split(":", 1)[0].split(" ", 1)[0]
+            rule = next(r for r in rules if r.field.name == named)
+            raise BadRecord(rule.describe() + message.removeprefix(named)) from None
 
 
 def _cells(row: list[str]) -> Callable[[int], str | None]:
